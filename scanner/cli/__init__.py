@@ -1,0 +1,73 @@
+"""The ``poolscan`` command line: parse, call the library, format. No scanning logic lives here.
+
+Each command group is a module of this package (``probe``, ``scan``, ``sweep``, ``lab``, ``export`` ...)
+that registers itself on :data:`cli`. Exit codes: 0 ran (whatever it found), 1 the run failed,
+2 bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from scanner import __version__
+from scanner.errors import PoolscanError
+
+# Modules that add commands to the group; a missing one (feature not installed yet) is skipped.
+COMMAND_MODULES = ("probe", "scan", "sweep", "lab", "classify", "export", "campaign", "db")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="poolscan")
+def cli() -> None:
+    """Find cryptocurrency mining pools by scanning for them.
+
+    \b
+    Stages: sweep (open ports) -> probe (real pool handshakes) -> classify (fingerprints)
+            -> enrich -> store (SQLite) -> export (IOCs).
+    \b
+    Ad hoc:   poolscan probe 203.0.113.7:3333
+    Campaign: poolscan scan --targets 203.0.113.0/24 --ports seeds/ports.txt
+    """
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"scanner.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"scanner.cli.{name}":
+                raise
+
+
+def fail(message: str, code: int = 2) -> "click.exceptions.Exit":
+    """Print one error line to stderr and return an Exit to raise (``raise fail(...)``)."""
+    click.echo(f"poolscan: error: {message}", err=True)
+    return click.exceptions.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``poolscan`` script. Maps poolscan errors to one line and an exit code."""
+    _load_commands()
+    try:
+        cli.main(args=argv, prog_name="poolscan", standalone_mode=False)
+    except PoolscanError as exc:
+        click.echo(f"poolscan: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        # Bad flags or arguments: one line, exit 2 (click's own usage errors).
+        click.echo(f"poolscan: error: {exc.format_message()}", err=True)
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("poolscan: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("poolscan: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)
