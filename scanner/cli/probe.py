@@ -1,0 +1,171 @@
+"""``poolscan probe HOST[:PORT]`` — the ad hoc probe of one suspicious host, answered in seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import sys
+
+import click
+
+from scanner.cli import cli, fail
+from scanner.cli.output import print_json_line, results_table, stderr, stdout
+from scanner.errors import UsageError
+from scanner.model import ProbeResult
+from scanner.probes.engine import ProbeOptions, probe_port
+from scanner.transport.limits import Limits
+
+
+def parse_hostport(spec: str) -> tuple[str, str, int | None]:
+    """Split ``HOST[:PORT]`` (``203.0.113.7:3333``, ``[2001:db8::1]:3333``, ``::1``, ``pool.example:4444``).
+
+    Returns (ip, name, port) with ``name`` the host as given (for SNI) and ``port`` None when absent.
+    Raises :class:`~scanner.errors.UsageError` for a malformed host or a port outside 1-65535. A host name is
+    resolved with the system resolver (first address).
+    """
+    s = spec.strip()
+    if not s:
+        raise UsageError("empty host")
+    host, port_s = s, None
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise UsageError(f"{spec!r}: missing ']' after an IPv6 address")
+        host, rest = s[1:end], s[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise UsageError(f"{spec!r}: expected ':PORT' after ']'")
+            port_s = rest[1:]
+    elif s.count(":") == 1:
+        host, port_s = s.split(":")
+    port = None
+    if port_s is not None:
+        if not port_s.isdigit() or not 1 <= int(port_s) <= 65535:
+            raise UsageError(f"{spec!r}: port {port_s!r} is not a number in 1-65535")
+        port = int(port_s)
+    try:
+        ip = str(ipaddress.ip_address(host))
+    except ValueError:
+        if not host or any(c.isspace() for c in host) or "/" in host:
+            raise UsageError(f"{spec!r}: not an IP address or host name") from None
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise UsageError(f"{spec!r}: cannot resolve host name ({exc})") from None
+        ip = infos[0][4][0]
+    return ip, host, port
+
+
+def _check_allowed(ip: str, allow_reserved: bool) -> None:
+    """Refuse excluded addresses (IANA special-purpose ranges, user excludes); loopback is always allowed for an
+    ad hoc probe (it is this machine)."""
+    from scanner.targets import parse_targets
+
+    addr = ipaddress.ip_address(ip)
+    if addr.is_loopback:
+        return
+    ts = parse_targets([ip], allow_reserved=allow_reserved)
+    if ts.count() == 0:
+        raise UsageError(
+            f"{ip} is in an excluded or reserved range (seeds/exclude.txt); "
+            f"pass --allow-reserved to probe a lab or private address you own")
+
+
+async def _open_ports(ip: str, ports: list[int], timeout: float, concurrency: int) -> list[int]:
+    from scanner.sweep.connect import connect_sweep_host
+
+    return sorted(await connect_sweep_host(ip, ports, timeout=timeout, concurrency=concurrency))
+
+
+@cli.command()
+@click.argument("target", metavar="HOST[:PORT]")
+@click.option("--ports", "ports_spec", default="pool", show_default=True,
+              help="Ports to try when HOST has no port: a list (3333,4444,14000-14010), a file, or the named "
+                   "list 'pool' (seeds/ports.txt, ranked).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per probed port.")
+@click.option("--transcripts", is_flag=True, help="With --json: include every transcript (bytes sent and received).")
+@click.option("--fast", is_flag=True, help="Skip the unknown-method steps (fewer round trips, less evidence).")
+@click.option("--tls", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="TLS variants of the probes: on TLS ports or when the port looks like TLS (auto).")
+@click.option("--timeout-scale", type=click.FloatRange(0.1, 20), default=1.0, show_default=True,
+              help="Multiply every timeout (slow links: 2-3).")
+@click.option("--allow-reserved", is_flag=True, help="Allow private/reserved addresses (your own lab).")
+@click.option("--enrich/--no-enrich", default=True, show_default=True,
+              help="ASN/country (with --mmdb), TLS certificate names, pool web front for confirmed pools.")
+@click.option("--mmdb", multiple=True, type=click.Path(dir_okay=False), help="MaxMind-format database (repeatable).")
+def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: bool, tls: str,
+          timeout_scale: float, allow_reserved: bool, enrich: bool, mmdb: tuple[str, ...]) -> None:
+    """Probe one host and say whether it is a mining pool.
+
+    \b
+    With a port, probe that port. Without, find the open pool ports first (TCP connect to the ranked ports
+    of seeds/ports.txt), then probe each. Output: a table with the evidence, or --json.
+    Exit 0 when it ran (whatever it found), 2 on bad input.
+    \b
+    Examples:
+      poolscan probe 203.0.113.7:3333
+      poolscan probe 203.0.113.7 --json
+      poolscan probe pool.example.net:14433 --tls always
+    """
+    ip, name, port = parse_hostport(target)
+    _check_allowed(ip, allow_reserved)
+    limits = Limits().scaled(timeout_scale)
+    options = ProbeOptions(limits=limits, fast=fast, tls=tls)
+    server_name = None if name == ip else name
+    enrich_options = None
+    if enrich:
+        try:
+            from scanner.enrich import EnrichOptions
+
+            enrich_options = EnrichOptions(mmdb=list(mmdb))
+        except ImportError:
+            enrich_options = None
+
+    async def go() -> list[ProbeResult]:
+        if port is not None:
+            ports = [port]
+        else:
+            from scanner.targets import parse_ports
+
+            candidates = parse_ports(ports_spec)
+            if not as_json:
+                stderr.print(f"[dim]sweeping {len(candidates)} pool ports on {ip} (TCP connect)…[/]")
+            ports = await _open_ports(ip, candidates, timeout=limits.connect_s, concurrency=64)
+            if not ports:
+                return []
+            if not as_json:
+                stderr.print(f"[dim]open: {', '.join(map(str, ports))}; probing…[/]")
+        results = await asyncio.gather(*(probe_port(ip, p, options, server_name=server_name) for p in ports))
+        if enrich_options is not None:
+            from dataclasses import replace
+
+            from scanner.enrich import enrich as do_enrich
+
+            out = []
+            for r in results:
+                if r.verdict.is_pool is True:
+                    try:
+                        r = replace(r, enrichment=await do_enrich(r, enrich_options))
+                    except Exception as exc:  # enrichment never changes the verdict nor stops the probe
+                        r = replace(r, enrichment={"errors": [f"enrich: {exc}"[:200]]})
+                out.append(r)
+            results = out
+        return list(results)
+
+    results = asyncio.run(go())
+    if as_json:
+        for r in results:
+            print_json_line(r.to_dict() if transcripts else r.summary())
+        if not results:
+            print_json_line({"ip": ip, "port": None, "status": "no-open-port", "tls": False, "is_pool": None,
+                             "protocol": None, "software": None, "coin": None, "algo": None, "confidence": 0.0,
+                             "evidence": []})
+        return
+    if not results:
+        stdout.print(f"{ip}: no open port among the ones tried (--ports {ports_spec}).")
+        return
+    stdout.print(results_table(results, title=f"poolscan probe {name}"))
+    pools = sum(1 for r in results if r.verdict.is_pool is True)
+    stdout.print(f"{pools} of {len(results)} probed port(s) look like a mining pool.")
+    sys.stdout.flush()

@@ -1,0 +1,202 @@
+"""Joins the stages: sweep -> probe -> classify -> enrich -> store -> export, streaming.
+
+Each stage is an async iterator; stages are joined by bounded ``asyncio.Queue``s, so memory does not grow
+with the number of targets (a /8 sweep streams through a few thousand slots), and probing starts while the
+sweep still runs. Only the per-target boundary here catches ``Exception``: a bug or a surprise on one
+target becomes an ``unknown-error`` result for that target and the run goes on. Every result is written to
+the store as soon as it is classified, so a crash or Ctrl-C loses nothing already found, and a re-run of the
+same run id skips the ip:port pairs already stored (resume) without duplicating a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterable, AsyncIterator, Callable
+
+from scanner.model import OpenPort, ProbeResult, Status, Verdict
+from scanner.probes.engine import ProbeOptions, probe_port
+
+_END = object()
+
+
+@dataclass
+class Counters:
+    """Progress of a run (read by the progress display; written only by the pipeline)."""
+
+    started: float = field(default_factory=time.monotonic)
+    open_ports: int = 0
+    probed: int = 0
+    pools: int = 0
+    not_pools: int = 0
+    unknown: int = 0
+    errors: int = 0
+    skipped: int = 0
+    sweep_done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "open_ports": self.open_ports, "probed": self.probed, "pools": self.pools,
+            "not_pools": self.not_pools, "unknown": self.unknown, "errors": self.errors,
+            "skipped": self.skipped, "elapsed_s": round(time.monotonic() - self.started, 3),
+        }
+
+
+async def _safe_probe(op: OpenPort, options: ProbeOptions) -> ProbeResult:
+    try:
+        return await probe_port(op.ip, op.port, options)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the per-target boundary: never crash the run
+        return ProbeResult(ip=op.ip, port=op.port, status=Status.UNKNOWN_ERROR,
+                           verdict=Verdict(evidence=(f"engine: {type(exc).__name__}: {str(exc)[:200]}",)))
+
+
+async def probe_stage(open_ports: AsyncIterable[OpenPort], options: ProbeOptions, *, concurrency: int = 200,
+                      counters: Counters | None = None) -> AsyncIterator[ProbeResult]:
+    """Probe every open port as it arrives, ``concurrency`` ports at a time; yield results as they finish.
+
+    Memory is bounded by ``concurrency`` (the input queue holds at most ``2 * concurrency`` open ports).
+    Results come out in completion order, not input order.
+    """
+    counters = counters or Counters()
+    inq: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * concurrency)
+    outq: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * concurrency)
+
+    async def feed() -> None:
+        try:
+            async for op in open_ports:
+                counters.open_ports += 1
+                await inq.put(op)
+        finally:
+            counters.sweep_done = True
+            for _ in range(concurrency):
+                await inq.put(_END)
+
+    async def work() -> None:
+        while True:
+            op = await inq.get()
+            if op is _END:
+                await outq.put(_END)
+                return
+            await outq.put(await _safe_probe(op, options))
+
+    tasks = [asyncio.create_task(feed())] + [asyncio.create_task(work()) for _ in range(concurrency)]
+    finished = 0
+    try:
+        while finished < concurrency:
+            item = await outq.get()
+            if item is _END:
+                finished += 1
+                continue
+            counters.probed += 1
+            v = item.verdict
+            if item.status is Status.UNKNOWN_ERROR and not item.transcripts:
+                counters.errors += 1
+            elif v.is_pool is True:
+                counters.pools += 1
+            elif v.is_pool is False:
+                counters.not_pools += 1
+            else:
+                counters.unknown += 1
+            yield item
+        await tasks[0]  # re-raise a sweep failure (e.g. masscan could not start)
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def enrich_stage(results: AsyncIterable[ProbeResult], enrich_options: Any | None) -> AsyncIterator[ProbeResult]:
+    """Add enrichment to confirmed pools (``scanner.enrich``). Enrichment never changes a verdict; a failed
+    lookup is recorded in ``enrichment["errors"]``. With ``enrich_options`` None, results pass unchanged."""
+    if enrich_options is None:
+        async for r in results:
+            yield r
+        return
+    from dataclasses import replace
+
+    from scanner.enrich import enrich
+
+    async for r in results:
+        if r.verdict.is_pool is True:
+            try:
+                data = await enrich(r, enrich_options)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # enrichment never un-detects
+                data = {"errors": [f"enrich: {type(exc).__name__}: {str(exc)[:200]}"]}
+            r = replace(r, enrichment=data)
+        yield r
+
+
+async def skip_done(open_ports: AsyncIterable[OpenPort], done: set[tuple[str, int]],
+                    counters: Counters) -> AsyncIterator[OpenPort]:
+    """Drop ip:port pairs already stored for this run (resume) and repeated pairs (de-duplication)."""
+    seen: set[tuple[str, int]] = set(done)
+    async for op in open_ports:
+        key = (op.ip, op.port)
+        if key in seen:
+            counters.skipped += 1
+            continue
+        seen.add(key)
+        yield op
+
+
+@dataclass
+class ScanSummary:
+    run_id: str
+    status: str
+    counters: Counters
+    db_path: str
+    exports: dict[str, str]
+    seed: int | None = None
+
+
+async def run_scan(
+    open_ports: AsyncIterable[OpenPort],
+    *,
+    store: Any,
+    run_id: str,
+    probe_options: ProbeOptions,
+    concurrency: int = 200,
+    enrich_options: Any | None = None,
+    counters: Counters | None = None,
+    on_result: Callable[[ProbeResult], None] | None = None,
+) -> Counters:
+    """Run probe -> classify -> enrich -> store over a stream of open ports, for run ``run_id`` of ``store``
+    (a :class:`scanner.store.Store`). Returns the counters. Resumable: ports already stored for the run are
+    skipped. Cancellation (Ctrl-C) propagates after the results already classified are stored."""
+    counters = counters or Counters()
+    done = store.done_targets(run_id)
+
+    async def recorded(ops: AsyncIterable[OpenPort]) -> AsyncIterator[OpenPort]:
+        async for op in ops:
+            store.save_open_port(run_id, op)
+            yield op
+
+    stream = probe_stage(recorded(skip_done(open_ports, done, counters)), probe_options,
+                         concurrency=concurrency, counters=counters)
+    async for result in enrich_stage(stream, enrich_options):
+        store.save_result(run_id, result)
+        if on_result is not None:
+            on_result(result)
+    return counters
+
+
+def write_exports(store: Any, run_id: str, out_dir: Path) -> dict[str, str]:
+    """Write the confirmed pools of ``run_id`` as JSONL and CSV into ``out_dir``; returns {format: path}."""
+    from scanner.export import EXPORTERS
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    pools = list(store.pools(run_id=run_id))
+    for fmt, suffix in (("jsonl", "pools.jsonl"), ("csv", "pools.csv")):
+        path = out_dir / suffix
+        data = EXPORTERS[fmt](pools)
+        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        written[fmt] = str(path)
+    return written

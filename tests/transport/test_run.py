@@ -1,0 +1,194 @@
+"""The transport against real loopback peers: every outcome is a status, every read is bounded."""
+
+import asyncio
+import datetime
+import socket
+import ssl
+import struct
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from scanner.model import Status
+from scanner.probes.dialogue import Stratum1Dialogue, HttpDialogue
+from scanner.transport.limits import Limits
+from scanner.transport.run import run_dialogue
+
+FAST = Limits(connect_s=1.0, reply_s=0.5, job_s=0.3, idle_s=0.2, session_s=3.0, max_bytes=64 * 1024, max_line=8 * 1024)
+
+
+async def serve(handler, ssl_ctx=None):
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_ctx)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_refused():
+    t = run(run_dialogue("127.0.0.1", free_port(), Stratum1Dialogue(FAST), FAST))
+    assert t.status is Status.CONNECTION_REFUSED and t.exchanges == ()
+
+
+def test_silent_peer_is_no_reply_within_the_wait():
+    async def go():
+        async def h(r, w):
+            await asyncio.sleep(10)
+        srv, port = await serve(h)
+        async with srv:
+            t0 = time.monotonic()
+            t = await run_dialogue("127.0.0.1", port, Stratum1Dialogue(FAST), FAST)
+            return t, time.monotonic() - t0
+    t, took = run(go())
+    assert t.status is Status.NO_REPLY
+    assert [e.dir for e in t.exchanges] == ["send"]
+    assert took < FAST.reply_s + 0.5
+
+
+def test_peer_closes_without_a_byte():
+    async def go():
+        async def h(r, w):
+            await r.readline()
+            w.close()
+        srv, port = await serve(h)
+        async with srv:
+            return await run_dialogue("127.0.0.1", port, Stratum1Dialogue(FAST), FAST)
+    t = run(go())
+    assert t.status is Status.CLOSED and t.closed_by_peer
+
+
+def test_endless_line_is_capped():
+    async def go():
+        async def h(r, w):
+            try:
+                while True:
+                    w.write(b"A" * 65536)
+                    await w.drain()
+            except (ConnectionError, OSError):
+                pass
+        srv, port = await serve(h)
+        async with srv:
+            return await run_dialogue("127.0.0.1", port, Stratum1Dialogue(FAST), FAST)
+    t = run(go())
+    assert t.status is Status.READ_LIMIT
+    assert len(t.received) <= FAST.max_bytes
+    assert t.truncated
+
+
+def test_reset_mid_line():
+    async def go():
+        async def h(r, w):
+            await r.readline()
+            w.write(b'{"id":2,"result":[[["mining.notify","ab')
+            await w.drain()
+            await asyncio.sleep(0.05)  # let the half line arrive before the RST
+            sock = w.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            w.transport.abort()
+        srv, port = await serve(h)
+        async with srv:
+            return await run_dialogue("127.0.0.1", port, Stratum1Dialogue(FAST), FAST)
+    t = run(go())
+    assert t.status is Status.CONNECTION_RESET
+    assert t.received == b'{"id":2,"result":[[["mining.notify","ab'  # the partial line is kept
+
+
+def test_slowloris_hits_the_session_deadline():
+    lim = Limits(connect_s=1, reply_s=1.0, job_s=1, idle_s=1.0, session_s=1.5, max_bytes=4096, max_line=4096)
+
+    async def go():
+        async def h(r, w):
+            try:
+                while True:
+                    w.write(b"{")
+                    await w.drain()
+                    await asyncio.sleep(0.1)
+            except (ConnectionError, OSError):
+                pass
+        srv, port = await serve(h)
+        async with srv:
+            t0 = time.monotonic()
+            t = await run_dialogue("127.0.0.1", port, Stratum1Dialogue(lim), lim)
+            return t, time.monotonic() - t0
+    t, took = run(go())
+    assert t.status is Status.IO_TIMEOUT
+    assert took < lim.session_s + 1.0
+
+
+def _self_signed(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pool.example.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("pool.example.test"),
+                                                        x509.DNSName("xmr.example.test")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cp, kp = tmp_path / "c.pem", tmp_path / "k.pem"
+    cp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    kp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cp, kp)
+    return ctx
+
+
+def test_tls_records_certificate_names(tmp_path):
+    ctx = _self_signed(tmp_path)
+
+    async def go():
+        async def h(r, w):
+            line = await r.readline()
+            w.write(b'{"id":2,"result":[[["mining.notify","ab"]],"00",4],"error":null}\n')
+            await w.drain()
+            await asyncio.sleep(1)
+        srv, port = await serve(h, ctx)
+        async with srv:
+            return await run_dialogue("127.0.0.1", port, Stratum1Dialogue(FAST), FAST, tls=True)
+    t = run(go())
+    assert t.tls and t.tls_info["subject_cn"] == "pool.example.test"
+    assert t.tls_info["san"] == ["pool.example.test", "xmr.example.test"]
+    assert len(t.tls_info["sha256"]) == 64
+    assert b'"mining.notify"' in t.received
+
+
+def test_tls_to_plaintext_port_is_tls_error():
+    async def go():
+        async def h(r, w):
+            await r.read(100)
+            w.write(b'{"id":null,"error":"bad"}\n')
+            await w.drain()
+            w.close()
+        srv, port = await serve(h)
+        async with srv:
+            return await run_dialogue("127.0.0.1", port, Stratum1Dialogue(FAST), FAST, tls=True)
+    t = run(go())
+    assert t.status is Status.TLS_ERROR
+
+
+def test_http_dialogue_reads_to_close():
+    async def go():
+        async def h(r, w):
+            await r.readuntil(b"\r\n\r\n")
+            w.write(b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 18\n\nMining Pool Online")
+            await w.drain()
+            w.close()
+        srv, port = await serve(h)
+        async with srv:
+            return await run_dialogue("127.0.0.1", port, HttpDialogue(FAST, host="127.0.0.1", port=port), FAST)
+    t = run(go())
+    assert t.status is Status.SUCCESS and t.received.endswith(b"Mining Pool Online")
