@@ -42,7 +42,7 @@ demo: venv sysdeps
 	@bash scripts/demo.sh
 
 eval: venv
-	$(BIN)/python -m scanner.fingerprint.evaluate --out results/eval.json
+	$(BIN)/python -m scanner.evaluate --out results/eval.json
 
 bench: venv sysdeps
 	$(BIN)/python -m bench.run --out results
