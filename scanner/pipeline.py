@@ -194,9 +194,7 @@ def write_exports(store: Any, run_id: str, out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     pools = list(store.pools(run_id=run_id))
-    for fmt, suffix in (("jsonl", "pools.jsonl"), ("csv", "pools.csv")):
-        path = out_dir / suffix
-        data = EXPORTERS[fmt](pools)
-        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-        written[fmt] = str(path)
+    for fmt, name in (("jsonl", "pools.jsonl"), ("csv", "pools.csv")):
+        EXPORTERS[fmt].to_path(pools, out_dir / name)
+        written[fmt] = str(out_dir / name)
     return written

@@ -7,6 +7,7 @@ markup escaping, so a hostile banner cannot drive the terminal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Iterable
 
@@ -17,7 +18,18 @@ from rich.table import Table
 from scanner.model import ProbeResult
 from scanner.textsafe import safe_text
 
-stdout = Console(highlight=False, soft_wrap=False)
+def _width() -> int | None:
+    # On a terminal rich measures it; in a pipe or a log (make demo | tee) use $COLUMNS or a wide default
+    # so that the table's columns are not elided.
+    if sys.stdout.isatty():
+        return None
+    try:
+        return max(80, int(os.environ.get("COLUMNS", "160")))
+    except ValueError:
+        return 160
+
+
+stdout = Console(highlight=False, soft_wrap=False, width=_width())
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -33,7 +45,7 @@ def results_table(results: Iterable[ProbeResult], *, evidence: bool = True, titl
     """A table: host:port, status, pool, protocol, software, coin, algo, confidence (+ evidence)."""
     t = Table(title=title, show_lines=evidence, header_style="bold")
     for col in ("host:port", "status", "pool", "protocol", "software", "coin", "algo", "conf"):
-        t.add_column(col, no_wrap=col in ("host:port", "status"))
+        t.add_column(col, no_wrap=col in ("host:port", "status", "pool", "conf"), overflow="fold")
     if evidence:
         t.add_column("evidence", overflow="fold", ratio=1)
     for r in results:
