@@ -1,0 +1,501 @@
+"""poolscan's SQLite store (sqlite-utils): runs, open ports, transcripts, verdicts and the pools aggregate.
+
+Usage (the pipeline)::
+
+    store = Store.open("results/poolscan.db")
+    run_id = store.start_run("scan", {"targets": [...]}, seed=1234)
+    store.save_open_port(run_id, open_port)
+    store.save_result(run_id, probe_result)      # idempotent: re-saving replaces, never duplicates
+    store.finish_run(run_id, "ok", {"probed": 10, "pools": 2})
+    for pool in store.pools(new_only=True): ...
+
+Every id is a deterministic hash (run, ip, port[, probe, tls, n]), and each ``save_result`` is one
+transaction, so a run killed with ``kill -9`` and resumed (``start_run(..., run_id=the_old_id)`` then
+skipping ``done_targets``) ends with exactly the rows of an uninterrupted run. The schema lives in
+:mod:`scanner.store.schema`; the database is in WAL mode so ``poolscan db stats`` and Datasette can read it
+while a scan writes.
+
+"New" (issue 5): a pool is new when it is not in ``seeds/known-pools.txt`` (:mod:`scanner.store.known`)
+and was not seen (``is_pool`` true) in an earlier run than the reference run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlite_utils import Database
+
+from scanner.errors import UsageError
+from scanner.model import Exchange, OpenPort, ProbeResult, Status, Transcript, Verdict
+from scanner.store.known import KnownPools, endpoint_id
+from scanner.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["Store", "KnownPools", "endpoint_id", "iso", "parse_time", "DEFAULT_DB"]
+
+#: Where ``poolscan scan`` writes and ``poolscan export`` reads by default.
+DEFAULT_DB = Path("results/poolscan.db")
+
+RUN_KINDS = ("scan", "probe", "campaign", "classify")
+RUN_STATUSES = ("running", "ok", "failed", "interrupted")
+
+#: Enrichment keys copied into ``pools`` columns (the rest stays in ``verdicts.enrichment``).
+_ENRICH_SCALARS = ("asn", "as_org", "country", "favicon_mmh3", "cert_sha256")
+_ENRICH_JSON = ("cert_names", "domains", "web_info")
+#: Keys of the enrich stage (``scanner/enrich/__init__.py``) that make up ``web_info``.
+_WEB_KEYS = ("web_title", "web_server", "web_api", "favicon_url")
+
+
+def pool_enrichment(enr: dict) -> dict:
+    """The pool-column view of a result's enrichment dict: ``cert_names`` (or the enrich stage's
+    ``cert_sans``), ``domains``, ``web_info`` (or ``{web_title, web_server, web_api, favicon_url}``),
+    asn, as_org, country, favicon_mmh3, cert_sha256. Missing keys are left out."""
+    if not isinstance(enr, dict):
+        return {}
+    out = {k: enr[k] for k in _ENRICH_SCALARS + ("domains",) if enr.get(k) not in (None, "", [], {})}
+    names = enr.get("cert_names") or enr.get("cert_sans")
+    if names:
+        out["cert_names"] = names
+    web = enr.get("web_info") or {k: enr[k] for k in _WEB_KEYS if enr.get(k) not in (None, "", [], {})}
+    if web:
+        out["web_info"] = web
+    return out
+_POOL_LABELS = ("protocol", "software", "coin", "algo", "label")
+_JSON_POOL_COLS = ("evidence", "cert_names", "domains", "web_info")
+
+
+def iso(ts: float | datetime | None = None) -> str:
+    """A Unix time (seconds) or datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC); None means now.
+
+    Naive datetimes are taken as UTC. Fixed width, so text order is time order in SQL.
+    """
+    if ts is None:
+        dt = datetime.now(timezone.utc)
+    elif isinstance(ts, datetime):
+        dt = ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+        dt = dt.astimezone(timezone.utc)
+    else:
+        dt = datetime.fromtimestamp(float(ts), timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """Parse ``2026-01-31``, ``2026-01-31T12:00``, ``...Z`` or ``...+02:00`` into an aware UTC datetime.
+
+    Raises :class:`UsageError` naming the value when it is not an ISO 8601 date or date-time.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    try:
+        dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise UsageError(f"{value!r} is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _hid(*parts: Any) -> str:
+    """Deterministic 32-hex id of the parts (sha256 of their unit-separator-joined text)."""
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _text(value: Any) -> str | None:
+    """A str that SQLite can store (lone surrogates from undecodable input become ``\\udcxx`` text)."""
+    if value is None:
+        return None
+    s = value if isinstance(value, str) else str(value)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _json(obj: Any) -> str | None:
+    """Compact JSON text for a column (None stays NULL); non-JSON values are written with ``str``."""
+    if obj is None:
+        return None
+    return _text(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def _load(text: str | None, default: Any = None) -> Any:
+    if text is None or text == "":
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def _tri(v: bool | None) -> int | None:
+    return None if v is None else int(bool(v))
+
+
+def _int_or_none(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, str) and v.upper().startswith("AS"):
+        v = v[2:]
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+class Store:
+    """A poolscan SQLite database. Create with :meth:`open`; the tables are in :mod:`scanner.store.schema`.
+
+    Not thread-safe (one writer: the pipeline's event loop); several processes may read while one writes
+    (WAL, 5 s busy timeout).
+    """
+
+    def __init__(self, db: Database, known: KnownPools | None = None, path: Path | None = None) -> None:
+        self.db = db
+        self.known = known if known is not None else KnownPools()
+        self.path = path
+
+    # ------------------------------------------------------------------ open / close
+    @classmethod
+    def open(cls, path: str | Path = DEFAULT_DB, known_pools: str | Path | KnownPools | None = None,
+             create: bool = True) -> "Store":
+        """Open (creating parent directories and the file when ``create``) and migrate a database.
+
+        ``path`` ``":memory:"`` gives an in-memory store. ``known_pools`` is a path or a parsed
+        :class:`KnownPools`; default ``seeds/known-pools.txt`` (missing: nothing known).
+        Raises :class:`UsageError` when ``create`` is False and the file does not exist, or when the file
+        is not an SQLite database.
+        """
+        known = known_pools if isinstance(known_pools, KnownPools) else KnownPools.load(known_pools)
+        if str(path) == ":memory:":
+            db = Database(memory=True, execute_plugins=False)
+            p = None
+        else:
+            p = Path(path)
+            if not p.exists():
+                if not create:
+                    raise UsageError(f"{p}: database not found (run `poolscan scan` first or pass --db)")
+                p.parent.mkdir(parents=True, exist_ok=True)
+            db = Database(p, execute_plugins=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            if p is not None:
+                db.enable_wal()
+            MIGRATIONS.apply(db)
+        except Exception as exc:  # sqlite3.DatabaseError: file is not a database, etc.
+            if exc.__class__.__name__ in ("DatabaseError", "OperationalError"):
+                raise UsageError(f"{path}: not a poolscan SQLite database ({exc})") from None
+            raise
+        return cls(db, known, p)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        try:
+            self.db.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, kind: str, args: dict, campaign: str | None = None, seed: int | None = None,
+                  run_id: str | None = None) -> str:
+        """Record the start of a run and return its id (``<kind>-YYYYmmddTHHMMSSZ-<6 hex>`` when not given).
+
+        Given the id of an existing run, that run is resumed: its status goes back to ``running`` and
+        its start time, args and seed are kept (so ``done_targets`` and first_seen stay right).
+        ``kind`` is one of scan, probe, campaign, classify (else :class:`UsageError`).
+        """
+        if kind not in RUN_KINDS:
+            raise UsageError(f"run kind {kind!r} is not one of {', '.join(RUN_KINDS)}")
+        runs = self.db.table("runs")
+        if run_id is not None and runs.count_where("id = ?", [run_id]):
+            with self.db.atomic():
+                runs.update(run_id, {"status": "running", "finished_at": None})
+            return run_id
+        if run_id is None:
+            run_id = f"{kind}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
+        with self.db.atomic():
+            runs.insert({
+                "id": run_id, "kind": kind, "campaign": _text(campaign), "args": _json(args or {}),
+                "seed": seed, "status": "running", "started_at": iso(), "finished_at": None,
+                "counts": None,
+            })
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, counts: dict) -> None:
+        """Mark a run finished: ``status`` ok | failed | interrupted, ``counts`` any JSON-able dict.
+
+        Raises :class:`UsageError` for an unknown run id or status.
+        """
+        if status not in RUN_STATUSES[1:]:
+            raise UsageError(f"run status {status!r} is not one of ok, failed, interrupted")
+        if not self.db.table("runs").count_where("id = ?", [run_id]):
+            raise UsageError(f"run {run_id!r} not found in {self.path or ':memory:'}")
+        with self.db.atomic():
+            self.db.table("runs").update(run_id, {"status": status, "finished_at": iso(),
+                                                  "counts": _json(counts or {})})
+
+    def _run_row(self, row: dict) -> dict:
+        row = dict(row)
+        row["args"] = _load(row.get("args"), {})
+        row["counts"] = _load(row.get("counts"), None)
+        return row
+
+    def runs(self) -> list[dict]:
+        """All runs, oldest first: dicts with id, kind, campaign, args (dict), seed, status, started_at,
+        finished_at, counts (dict or None)."""
+        return [self._run_row(r) for r in self.db.query("SELECT * FROM runs ORDER BY started_at, rowid")]
+
+    def get_run(self, run_id: str) -> dict | None:
+        """One run as in :meth:`runs`, or None."""
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        return self._run_row(rows[0]) if rows else None
+
+    def last_run(self, kind: str | None = None) -> dict | None:
+        """The most recently started run (of ``kind`` when given), or None."""
+        if kind is None:
+            rows = list(self.db.query("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"))
+        else:
+            rows = list(self.db.query(
+                "SELECT * FROM runs WHERE kind = ? ORDER BY started_at DESC, rowid DESC LIMIT 1", [kind]))
+        return self._run_row(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ writes
+    def save_open_port(self, run_id: str, open_port: OpenPort) -> None:
+        """Record one swept open port (idempotent per run, ip, port)."""
+        with self.db.atomic():
+            self.db.table("open_ports").upsert({
+                "id": _hid(run_id, open_port.ip, open_port.port), "run_id": run_id, "ip": open_port.ip,
+                "port": int(open_port.port), "seen_at": iso(open_port.seen_at),
+                "source": _text(open_port.source),
+            }, pk="id")
+
+    def save_result(self, run_id: str, result: ProbeResult) -> None:
+        """Store one probed ip:port: its verdict row, one row per transcript, and the pool aggregate.
+
+        One transaction; ids are deterministic, so saving the same (run, ip, port) again replaces the
+        verdict and its transcripts instead of adding rows. The ``pools`` row of the endpoint is then
+        recomputed from every run's verdict with is_pool true (first_seen/last_seen = earliest/latest
+        observation, seen_count = number of runs, labels and enrichment = the latest known values).
+        ``observed_at`` is the earliest transcript ``started_at`` (else now).
+        """
+        v = result.verdict
+        rid = _hid(run_id, result.ip, result.port)
+        starts = [t.started_at for t in result.transcripts if t.started_at and t.started_at > 0]
+        observed = iso(min(starts)) if starts else iso()
+        enr = result.enrichment or {}
+        row = {
+            "id": rid, "run_id": run_id, "ip": result.ip, "port": int(result.port),
+            "status": result.status.value, "tls": int(bool(result.tls)), "is_pool": _tri(v.is_pool),
+            "protocol": _text(v.protocol), "software": _text(v.software), "coin": _text(v.coin),
+            "algo": _text(v.algo), "confidence": float(v.confidence or 0.0), "label": _text(v.label),
+            "evidence": _json(list(v.evidence)), "fingerprints_version": _text(v.fingerprints_version),
+            "enrichment": _json(enr) if enr else None, "observed_at": observed, "saved_at": iso(),
+        }
+        seen: dict[tuple[str, bool], int] = {}
+        trows = []
+        for seq, t in enumerate(result.transcripts):
+            k = seen.get((t.probe, t.tls), 0)
+            seen[(t.probe, t.tls)] = k + 1
+            trows.append({
+                "id": _hid(run_id, result.ip, result.port, t.probe, int(t.tls), k), "result_id": rid,
+                "run_id": run_id, "ip": t.ip, "port": int(t.port), "seq": seq, "probe": _text(t.probe),
+                "tls": int(bool(t.tls)), "tls_info": _json(t.tls_info), "status": t.status.value,
+                "error": _text(t.error), "truncated": int(t.truncated),
+                "closed_by_peer": int(t.closed_by_peer), "started_at": float(t.started_at),
+                "duration_s": float(t.duration_s), "exchanges": _json([e.to_dict() for e in t.exchanges]),
+            })
+        with self.db.atomic():
+            self.db.table("verdicts").upsert(row, pk="id")
+            self.db.execute("DELETE FROM transcripts WHERE result_id = ?", [rid])
+            if trows:
+                self.db.table("transcripts").insert_all(trows, pk="id")
+            self._refresh_pool(result.ip, int(result.port))
+
+    def _refresh_pool(self, ip: str, port: int) -> None:
+        """Recompute the ``pools`` row of ip:port from all verdicts with is_pool = 1 (delete if none)."""
+        try:
+            pid = endpoint_id(ip, port)
+        except ValueError:
+            pid = f"{ip}:{port}"
+        rows = list(self.db.query(
+            "SELECT v.*, r.started_at AS run_started FROM verdicts v JOIN runs r ON r.id = v.run_id "
+            "WHERE v.ip = ? AND v.port = ? AND v.is_pool = 1 ORDER BY v.observed_at, r.started_at",
+            [ip, port]))
+        if not rows:
+            self.db.execute("DELETE FROM pools WHERE id = ?", [pid])
+            return
+        first, last = rows[0], rows[-1]
+        pool: dict[str, Any] = {
+            "id": pid, "ip": ip, "port": port, "first_seen": first["observed_at"],
+            "last_seen": last["observed_at"], "seen_count": len({r["run_id"] for r in rows}),
+            "first_run": first["run_id"], "last_run": last["run_id"], "confidence": last["confidence"],
+            "tls": last["tls"], "evidence": last["evidence"],
+        }
+        newest_first = rows[::-1]
+        for col in _POOL_LABELS:
+            pool[col] = next((r[col] for r in newest_first if r[col] is not None), None)
+        enrichments = [pool_enrichment(_load(r["enrichment"], {}) or {}) for r in newest_first]
+        for key in _ENRICH_SCALARS + _ENRICH_JSON:
+            val = next((e[key] for e in enrichments if isinstance(e, dict) and e.get(key) not in (None, "", [], {})),
+                       None)
+            if key in ("asn", "favicon_mmh3"):
+                val = _int_or_none(val)
+            elif key in _ENRICH_JSON:
+                if key != "web_info" and val is not None and not isinstance(val, list):
+                    val = [val]
+                val = _json(val)
+            else:
+                val = _text(val)
+            pool[key] = val
+        domains = (_load(pool["domains"], []) or []) + (_load(pool["cert_names"], []) or [])
+        pool["known"] = int(self.known.matches(ip, port, [str(d) for d in domains]))
+        self.db.table("pools").upsert(pool, pk="id")
+
+    # ------------------------------------------------------------------ reads
+    def done_targets(self, run_id: str) -> set[tuple[str, int]]:
+        """The (ip, port) pairs already saved with :meth:`save_result` in this run (for resume)."""
+        return {(r["ip"], int(r["port"])) for r in
+                self.db.query("SELECT ip, port FROM verdicts WHERE run_id = ?", [run_id])}
+
+    def _reference_run(self) -> str | None:
+        rows = list(self.db.query(
+            "SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM verdicts v WHERE v.run_id = r.id) "
+            "ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1"))
+        return rows[0]["id"] if rows else None
+
+    def pools(self, since: datetime | str | None = None, new_only: bool = False, min_confidence: float = 0.0,
+              run_id: str | None = None) -> Iterator[dict]:
+        """The pools aggregate, oldest first_seen first, as dicts ready for the exporters.
+
+        Keys: id (``ip:port``), ip, port, protocol, software, coin, algo, confidence (0..1), tls (bool),
+        label, evidence (list of str), first_seen, last_seen (ISO text), seen_count, first_run, last_run,
+        known (bool, by this store's known-pools list), new (bool), asn, as_org, country, cert_names (list), domains (list), favicon_mmh3,
+        web_info (dict or None), cert_sha256.
+
+        Filters: ``since`` keeps pools with last_seen >= since; ``min_confidence`` keeps confidence >= it;
+        ``run_id`` keeps the pools seen in that run. ``new`` is computed against a reference run (``run_id``,
+        else the latest run that saved results): not known and first seen in that run; with ``since`` it is
+        instead not known and first_seen >= since. ``new_only`` keeps the new ones (the nightly delta).
+        """
+        where, params = ["confidence >= ?"], [float(min_confidence)]
+        since_iso = iso(parse_time(since)) if since is not None else None
+        if since_iso:
+            where.append("last_seen >= ?")
+            params.append(since_iso)
+        if run_id is not None:
+            where.append("EXISTS (SELECT 1 FROM verdicts v WHERE v.run_id = ? AND v.ip = pools.ip "
+                         "AND v.port = pools.port AND v.is_pool = 1)")
+            params.append(run_id)
+        ref = run_id or self._reference_run()
+        if new_only:
+            if since_iso:
+                where.append("first_seen >= ?")
+                params.append(since_iso)
+            else:
+                where.append("first_run = ?")
+                params.append(ref)
+        sql = f"SELECT * FROM pools WHERE {' AND '.join(where)} ORDER BY first_seen, ip, port"
+        for row in self.db.query(sql, params):
+            out = dict(row)
+            for col in _JSON_POOL_COLS:
+                out[col] = _load(out.get(col), None if col == "web_info" else [])
+            out["tls"] = bool(out.get("tls"))
+            # known is judged with this store's list (``Store.open(known_pools=...)``), not the one in force
+            # when the row was written
+            names = [str(d) for d in (out.get("domains") or []) + (out.get("cert_names") or [])]
+            out["known"] = self.known.matches(out["ip"], int(out["port"]), names)
+            if new_only and out["known"]:
+                continue
+            if since_iso:
+                out["new"] = (not out["known"]) and out["first_seen"] >= since_iso
+            else:
+                out["new"] = (not out["known"]) and out["first_run"] == ref
+            yield out
+
+    def results(self, run_id: str) -> Iterator[ProbeResult]:
+        """The ProbeResults saved in a run, rebuilt from rows (transcripts in their original order)."""
+        for row in self.db.query("SELECT * FROM verdicts WHERE run_id = ? ORDER BY ip, port", [run_id]):
+            ts = []
+            for t in self.db.query("SELECT * FROM transcripts WHERE result_id = ? ORDER BY seq", [row["id"]]):
+                ts.append(Transcript(
+                    ip=t["ip"], port=int(t["port"]), probe=t["probe"], status=Status(t["status"]),
+                    exchanges=tuple(Exchange.from_dict(e) for e in _load(t["exchanges"], []) or []),
+                    tls=bool(t["tls"]), tls_info=_load(t["tls_info"], None), error=t["error"],
+                    truncated=bool(t["truncated"]), closed_by_peer=bool(t["closed_by_peer"]),
+                    started_at=float(t["started_at"] or 0.0), duration_s=float(t["duration_s"] or 0.0)))
+            is_pool = None if row["is_pool"] is None else bool(row["is_pool"])
+            verdict = Verdict(is_pool=is_pool, protocol=row["protocol"], software=row["software"],
+                              coin=row["coin"], algo=row["algo"], confidence=float(row["confidence"] or 0.0),
+                              label=row["label"], evidence=tuple(_load(row["evidence"], []) or []),
+                              fingerprints_version=row["fingerprints_version"] or "")
+            yield ProbeResult(ip=row["ip"], port=int(row["port"]), status=Status(row["status"]),
+                              verdict=verdict, transcripts=tuple(ts), tls=bool(row["tls"]),
+                              enrichment=_load(row["enrichment"], {}) or {})
+
+    def diff(self, run_a: str, run_b: str) -> dict[str, list[dict]]:
+        """Pools of run_b against run_a (issue 7): ``new`` (pool in b, not in a), ``gone`` (in a, not
+        in b) and ``changed`` (in both, with protocol, software, coin, algo, tls, certificate hash or
+        certificate names different: each item has ``id`` and ``changes`` {field: [a, b]}). Items of new/gone are verdict rows.
+        """
+        def pools_of(run: str) -> dict[str, dict]:
+            out = {}
+            for r in self.db.query("SELECT * FROM verdicts WHERE run_id = ? AND is_pool = 1", [run]):
+                r = dict(r)
+                r["enrichment"] = _load(r["enrichment"], {}) or {}
+                r["evidence"] = _load(r["evidence"], []) or []
+                out[endpoint_id(r["ip"], r["port"])] = r
+            return out
+
+        a, b = pools_of(run_a), pools_of(run_b)
+        changed = []
+        for key in sorted(a.keys() & b.keys()):
+            changes = {}
+            for col in ("protocol", "software", "coin", "algo", "tls"):
+                if a[key][col] != b[key][col]:
+                    changes[col] = [a[key][col], b[key][col]]
+            ea, eb = pool_enrichment(a[key]["enrichment"]), pool_enrichment(b[key]["enrichment"])
+            ha, hb = ea.get("cert_sha256"), eb.get("cert_sha256")
+            if ha and hb and ha != hb:
+                changes["cert_sha256"] = [ha, hb]
+            ca, cb = sorted(map(str, ea.get("cert_names") or [])), sorted(map(str, eb.get("cert_names") or []))
+            if ca != cb:
+                changes["cert_names"] = [ca, cb]
+            if changes:
+                changed.append({"id": key, "ip": b[key]["ip"], "port": b[key]["port"], "changes": changes})
+        return {"new": [b[k] for k in sorted(b.keys() - a.keys())],
+                "gone": [a[k] for k in sorted(a.keys() - b.keys())],
+                "changed": changed}
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for ``poolscan db stats``: schema version, rows per table, runs by status, pools
+        (total, known, new in the latest run), and the latest run."""
+        tables = ("runs", "open_ports", "verdicts", "transcripts", "pools")
+        out: dict[str, Any] = {"path": str(self.path) if self.path else ":memory:",
+                               "schema_version": SCHEMA_VERSION,
+                               "tables": {t: self.db.table(t).count for t in tables}}
+        out["runs_by_status"] = {r["status"]: r["n"] for r in
+                                 self.db.query("SELECT status, count(*) AS n FROM runs GROUP BY status")}
+        out["pools"] = {
+            "total": out["tables"]["pools"],
+            "known": sum(1 for p in self.pools() if p["known"]),
+            "new_in_last_run": sum(1 for _ in self.pools(new_only=True)),
+        }
+        out["pools_by_coin"] = {r["coin"] or "unknown": r["n"] for r in self.db.query(
+            "SELECT coin, count(*) AS n FROM pools GROUP BY coin ORDER BY n DESC, coin")}
+        out["pools_by_software"] = {r["software"] or "unknown": r["n"] for r in self.db.query(
+            "SELECT software, count(*) AS n FROM pools GROUP BY software ORDER BY n DESC, software")}
+        last = self.last_run()
+        out["last_run"] = ({k: last[k] for k in ("id", "kind", "status", "started_at", "finished_at", "counts")}
+                           if last else None)
+        return out
+

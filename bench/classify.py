@@ -1,0 +1,167 @@
+"""Classification throughput: transcripts per second through ``scanner.fingerprint.classify``.
+
+Corpus: real transcripts, made in this run by ``probe_port`` (full plan, not fast, no TLS) against the lab's
+emulated servers (``scanner.lab.serve.LoopbackLab``, personas built from recorded pool software), one
+ProbeResult per persona (pools, non-pools and hostile peers alike).
+
+Measured (single thread, so the numbers are per core):
+
+* ``in_memory``: ``classify(result.transcripts, fps)`` over the corpus, cycled to ``n`` results.
+* ``from_store``: the ``poolscan classify`` path: ``n`` results saved into a real SQLite file
+  (``scanner.store.Store.save_result``), then the store reopened, every result rebuilt
+  (``Store.results(run_id)``) and classified; reported with and without the read side
+  (``read_only`` = rebuilding ProbeResults from rows, no classify).
+
+Rates are medians over ``repeats``; ``transcripts_per_s`` counts transcripts (a result holds 2-8),
+``results_per_s`` counts ip:port results. Target: >= 20,000 transcripts/s per core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench import median, run_async
+
+FAST_PERSONAS = ["ckpool", "ckpool-solo", "cryptonote-nodejs-pool", "xmrig-proxy", "open-ethereum-pool",
+                 "open-ethereum-pool-http", "ethereum-node", "redis", "case-C25", "hostile-endless"]
+
+
+def make_corpus(personas: str | list[str]) -> list[Any]:
+    """Probe every persona of a loopback lab once (full plan, ``fast=False``, ``tls="never"``); the results."""
+    from scanner.lab.serve import LoopbackLab
+    from scanner.probes.engine import ProbeOptions, probe_port
+
+    async def go() -> list[Any]:
+        async with LoopbackLab(personas=personas, real_ports=False) as lab:
+            opts = ProbeOptions(fast=False, tls="never")
+            return list(await asyncio.gather(*(probe_port(e.host, e.port, opts) for e in lab.endpoints)))
+
+    return run_async(go)
+
+
+def _rate(fn: Any, items: list[Any], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``fn(items)`` over ``repeats``, and the number of transcripts per pass."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(items)
+        times.append(time.perf_counter() - t0)
+    return median(times), float(sum(len(r.transcripts) for r in items))
+
+
+def run(ctx: dict[str, Any]) -> dict[str, Any]:
+    quick = ctx.get("quick", False)
+    log = ctx.get("log", print)
+    from scanner.fingerprint import classify, load_fingerprints
+    from scanner.store import KnownPools, Store
+
+    fps = load_fingerprints()
+    corpus = make_corpus(FAST_PERSONAS if quick else "default")
+    n = 200 if quick else 20000
+    repeats = 1 if quick else 3
+    items = [corpus[i % len(corpus)] for i in range(n)]
+
+    def classify_all(rs: list[Any]) -> None:
+        for r in rs:
+            classify(r.transcripts, fps)
+
+    t, ntr = _rate(classify_all, items, repeats)
+    in_mem = {"results": n, "transcripts": int(ntr), "seconds": t, "results_per_s": n / t,
+              "transcripts_per_s": ntr / t}
+    log(f"  classify in memory: {in_mem['transcripts_per_s']:.0f} transcripts/s ({in_mem['results_per_s']:.0f} results/s)")
+
+    with tempfile.TemporaryDirectory(prefix="poolscan-bench-") as tmp:
+        db = Path(tmp) / "bench.db"
+        store = Store.open(db, known_pools=KnownPools())
+        run_id = store.start_run("scan", {"bench": "classify"})
+        t0 = time.perf_counter()
+        for i, r in enumerate(items):
+            # distinct endpoints so that every result is its own row (127.88.x.y, ports cycled)
+            store.save_result(run_id, replace(r, ip=f"127.88.{(i // 250) % 250}.{i % 250 + 1}", port=1000 + i // 62500))
+        write_s = time.perf_counter() - t0
+        store.close()
+        log(f"  store write: {n / write_s:.0f} results/s (save_result, one transaction each)")
+
+        def read_only(_: Any) -> list[Any]:
+            s = Store.open(db, known_pools=KnownPools(), create=False)
+            try:
+                return [r for r in s.results(run_id)]
+            finally:
+                s.close()
+
+        def read_classify(_: Any) -> None:
+            s = Store.open(db, known_pools=KnownPools(), create=False)
+            try:
+                for r in s.results(run_id):
+                    classify(r.transcripts, fps)
+            finally:
+                s.close()
+
+        times_r, times_rc = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            got = read_only(None)
+            times_r.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            read_classify(None)
+            times_rc.append(time.perf_counter() - t0)
+        ntr_store = sum(len(r.transcripts) for r in got)
+        tr, trc = median(times_r), median(times_rc)
+        from_store = {"results": len(got), "transcripts": ntr_store, "seconds": trc,
+                      "results_per_s": len(got) / trc, "transcripts_per_s": ntr_store / trc,
+                      "read_only_transcripts_per_s": ntr_store / tr, "write_results_per_s": n / write_s}
+    log(f"  classify from store: {from_store['transcripts_per_s']:.0f} transcripts/s "
+        f"(read alone {from_store['read_only_transcripts_per_s']:.0f}/s)")
+    if quick:
+        cli_jsonl = {"skipped": "quick mode (each run pays the CLI start-up, see the latency benchmark)"}
+    else:
+        cli_jsonl = _cli_classify(items, repeats)
+        f"poolscan classify FILE.jsonl: {cli_jsonl['transcripts_per_s']:.0f} transcripts/s end to end "
+            f"({cli_jsonl['wall_s']:.2f} s for {cli_jsonl['results']} results, start-up {cli_jsonl['startup_s']:.2f} s)")
+    return {
+        "what": "scanner.fingerprint.classify over real lab transcripts (probe_port full plan vs every persona), "
+                "in memory and read back from a SQLite store (Store.results); one thread = per core",
+        "corpus": {"results": len(corpus), "transcripts": sum(len(r.transcripts) for r in corpus),
+                   "personas": "quick subset" if quick else "default lab"},
+        "fingerprints_version": getattr(fps, "version", None), "repeats": repeats,
+        "in_memory": in_mem, "from_store": from_store, "cli_jsonl": cli_jsonl, "target_transcripts_per_s": 20000,
+        "ratio_to_target": in_mem["transcripts_per_s"] / 20000,
+        "meets_target": {"in_memory": in_mem["transcripts_per_s"] >= 20000,
+                         "from_store": from_store["transcripts_per_s"] >= 20000},
+    }
+
+
+def _cli_classify(items: list[Any], repeats: int) -> dict[str, Any]:
+    """Wall time of the real ``poolscan classify FILE.jsonl`` over ``items`` (ProbeResult JSON lines), and of
+    the same command on an empty file (start-up: interpreter, imports, fingerprint loading)."""
+    import subprocess
+    import sys
+
+    from scanner.model import dumps
+
+    exe = [sys.executable, "-m", "scanner"]
+    with tempfile.TemporaryDirectory(prefix="poolscan-bench-") as tmp:
+        full = Path(tmp) / "results.jsonl"
+        empty = Path(tmp) / "empty.jsonl"
+        with full.open("w", encoding="utf-8") as fh:
+            for r in items:
+                fh.write(dumps(r.to_dict()) + "\n")
+        empty.write_text("")
+        walls, starts = [], []
+        for _ in range(repeats):
+            for path, sink in ((empty, starts), (full, walls)):
+                t0 = time.perf_counter()
+                p = subprocess.run([*exe, "classify", str(path)], capture_output=True, text=True, timeout=600)
+                sink.append(time.perf_counter() - t0)
+                if p.returncode != 0:
+                    raise RuntimeError(f"poolscan classify failed: {p.stderr.strip()[-300:]}")
+    ntr = sum(len(r.transcripts) for r in items)
+    wall, start = median(walls), median(starts)
+    return {"command": "python -m scanner classify FILE.jsonl", "results": len(items), "transcripts": ntr,
+            "wall_s": wall, "startup_s": start, "transcripts_per_s": ntr / wall,
+            "transcripts_per_s_without_startup": ntr / max(1e-9, wall - start)}

@@ -1,0 +1,193 @@
+"""Memory: peak RSS while streaming N open ports through probe -> classify -> store, checkpoints on the way.
+
+Servers: the lab's emulators (``python -m scanner.lab.serve``, a separate process) for a few personas that
+answer at once (:data:`PERSONAS`: ckpool, ckpool-solo, cryptonote-nodejs-pool, xmrig-proxy,
+open-ethereum-pool, redis), each listening on ``hosts`` loopback addresses 127.66.0.x. The open-port list is
+generated lazily, cycling over those endpoints, so N is not bounded by the number of listeners and
+connections are spread over many destination addresses (no ephemeral-port exhaustion on loopback,
+``../shared/reference/environment.md`` §7).
+
+Client: one child process per N (so that VmHWM, the peak, belongs to that N alone) runs the pipeline's own
+stages: ``Store.save_open_port`` -> ``scanner.pipeline.probe_stage`` (``probe_port`` full plan, fast, no TLS:
+probe + classify) -> ``Store.save_result`` into a real SQLite file. This is ``scanner.pipeline.run_scan``
+minus its ``skip_done`` de-duplication, which would drop the cycled (repeated) endpoints; ``skip_done`` keeps a
+set of every (ip, port) seen, so its growth is measured on its own (``skip_done`` section: N distinct
+OpenPorts through ``scanner.pipeline.skip_done`` alone, no probing).
+
+Recorded: VmRSS (MB) before streaming and at 10%, 50%, 100% of N, VmHWM (peak) at the end, results/s,
+verdict counts, database size. Target: peak < 300 MB and no growth with N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from bench import ROOT, proc_status_mb, run_async
+
+PERSONAS = "ckpool,ckpool-solo,cryptonote-nodejs-pool,xmrig-proxy,open-ethereum-pool,redis"
+
+
+def _hosts(n: int) -> list[str]:
+    return [f"127.66.{i // 250}.{i % 250 + 1}" for i in range(n)]
+
+
+async def stream(n: int, endpoints: list[tuple[str, int]], db: str, concurrency: int) -> dict[str, Any]:
+    """Run the pipeline stages over ``n`` generated open ports; returns the measurements (see module doc)."""
+    from scanner.fingerprint import load_fingerprints
+    from scanner.model import OpenPort
+    from scanner.pipeline import Counters, probe_stage
+    from scanner.probes.engine import ProbeOptions
+    from scanner.store import KnownPools, Store
+
+    fps = load_fingerprints()
+    store = Store.open(db, known_pools=KnownPools())
+    run_id = store.start_run("scan", {"bench": "memory", "n": n})
+    options = ProbeOptions(fast=True, tls="never", fingerprints=fps)
+    counters = Counters()
+    marks = {max(1, n // 10): "10%", max(1, n // 2): "50%", n: "100%"}
+    rss: dict[str, float | None] = {"start": proc_status_mb("VmRSS")}
+    verdicts: dict[str, int] = {}
+
+    async def open_ports() -> AsyncIterator[Any]:
+        ne = len(endpoints)
+        for i in range(n):
+            ip, port = endpoints[i % ne]
+            op = OpenPort(ip=ip, port=port, source="bench")
+            store.save_open_port(run_id, op)
+            yield op
+
+    t0 = time.perf_counter()
+    done = 0
+    async for result in probe_stage(open_ports(), options, concurrency=concurrency, counters=counters):
+        store.save_result(run_id, result)
+        done += 1
+        key = f"{result.verdict.is_pool}:{result.verdict.software or result.verdict.label}"
+        verdicts[key] = verdicts.get(key, 0) + 1
+        if done in marks:
+            rss[marks[done]] = proc_status_mb("VmRSS")
+    wall = time.perf_counter() - t0
+    store.finish_run(run_id, "ok", counters.as_dict())
+    store.close()
+    return {"n": n, "done": done, "wall_s": wall, "results_per_s": done / wall if wall else 0.0,
+            "rss_mb": rss, "peak_rss_mb": proc_status_mb("VmHWM"), "verdicts": verdicts,
+            "db_mb": sum(os.path.getsize(p) for p in Path(db).parent.glob(Path(db).name + "*")) / 2 ** 20,
+            "concurrency": concurrency}
+
+
+async def skip_done_growth(n: int) -> dict[str, Any]:
+    """RSS before/after feeding ``n`` distinct OpenPorts through ``scanner.pipeline.skip_done`` (no probing)."""
+    from scanner.model import OpenPort
+    from scanner.pipeline import Counters, skip_done
+
+    async def gen() -> AsyncIterator[Any]:
+        for i in range(n):
+            yield OpenPort(ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", port=3333 + i % 7)
+
+    before = proc_status_mb("VmRSS")
+    k = 0
+    async for _ in skip_done(gen(), set(), Counters()):
+        k += 1
+        if k == n:  # measure while the generator (and its set) is still alive
+            after = proc_status_mb("VmRSS")
+    return {"n": n, "rss_before_mb": before, "rss_at_end_mb": after, "growth_mb": (after or 0) - (before or 0)}
+
+
+def child(argv: list[str] | None = None) -> int:
+    """``python -m bench.memory --n N --endpoints JSON --db PATH`` (one measurement; prints one JSON line)."""
+    ap = argparse.ArgumentParser(prog="python -m bench.memory")
+    ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--endpoints", help="JSON list of [ip, port]")
+    ap.add_argument("--db")
+    ap.add_argument("--concurrency", type=int, default=200)
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    ap.add_argument("--skip-done", action="store_true", help="measure skip_done growth instead")
+    a = ap.parse_args(argv)
+    if a.skip_done:
+        res = run_async(lambda: skip_done_growth(a.n), a.loop)
+    else:
+        eps = [tuple(e) for e in json.loads(a.endpoints)]
+        res = run_async(lambda: stream(a.n, eps, a.db, a.concurrency), a.loop)
+    res["loop"] = a.loop
+    print(json.dumps(res), flush=True)
+    return 0
+
+
+def run(ctx: dict[str, Any]) -> dict[str, Any]:
+    from bench.latency import stop_lab
+
+    quick = ctx.get("quick", False)
+    log = ctx.get("log", print)
+    sizes = ctx.get("memory_sizes") or ([100, 400] if quick else [100_000, 1_000_000])
+    nhosts = 2 if quick else 16
+    out: dict[str, Any] = {"what": "peak RSS streaming N open ports through Store.save_open_port -> probe_stage "
+                                   "(probe_port fast full plan: probe + classify) -> Store.save_result",
+                           "personas": PERSONAS.split(","), "hosts": nhosts, "target_peak_mb": 300, "runs": []}
+    args: list[str] = []
+    for h in _hosts(nhosts):
+        args += ["--host", h]
+    proc, manifest, tmp = start_lab_hosts(PERSONAS, args)
+    try:
+        eps = sorted({(e["host"], e["port"]) for e in manifest})
+        for n in sizes:
+            with tempfile.TemporaryDirectory(prefix="poolscan-bench-mem-") as dbdir:
+                db = str(Path(dbdir) / "mem.db")
+                p = subprocess.run([sys.executable, "-m", "bench.memory", "--n", str(n), "--endpoints",
+                                    json.dumps(eps), "--db", db], cwd=ROOT, capture_output=True, text=True,
+                                   timeout=max(600, n // 50))
+                if p.returncode != 0:
+                    raise RuntimeError(f"bench.memory --n {n} failed: {p.stderr.strip()[-500:]}")
+                res = json.loads(p.stdout.strip().splitlines()[-1])
+            out["runs"].append(res)
+            r = res["rss_mb"]
+            log(f"  memory n={n:<8d} RSS start {r.get('start') or 0:.0f} / 10% {r.get('10%') or 0:.0f} / 50% "
+                f"{r.get('50%') or 0:.0f} / 100% {r.get('100%') or 0:.0f} MB, peak {res['peak_rss_mb']:.0f} MB, "
+                f"{res['results_per_s']:.0f} results/s")
+    finally:
+        stop_lab(proc, tmp)
+    sd_n = 20_000 if quick else max(sizes)
+    p = subprocess.run([sys.executable, "-m", "bench.memory", "--n", str(sd_n), "--skip-done"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode == 0:
+        out["skip_done"] = json.loads(p.stdout.strip().splitlines()[-1])
+        log(f"  memory skip_done set: +{out['skip_done']['growth_mb']:.0f} MB for {sd_n} distinct open ports")
+    else:
+        out["skip_done"] = {"error": p.stderr.strip()[-300:]}
+    peaks = [r["peak_rss_mb"] for r in out["runs"]]
+    first, last = out["runs"][0], out["runs"][-1]
+    out["meets_target"] = all(p < 300 for p in peaks)
+    out["growth_mb_first_to_last_peak"] = last["peak_rss_mb"] - first["peak_rss_mb"]
+    out["growth_mb_10_to_100_pct_largest_n"] = (last["rss_mb"].get("100%") or 0) - (last["rss_mb"].get("10%") or 0)
+    return out
+
+
+def start_lab_hosts(personas: str, host_args: list[str]) -> tuple[subprocess.Popen, list[dict[str, Any]], str]:
+    """Start the lab on several hosts (``--host A --host B ...``); ephemeral ports; returns process, manifest, dir."""
+    tmp = tempfile.mkdtemp(prefix="poolscan-bench-lab-")
+    manifest = Path(tmp) / "manifest.json"
+    proc = subprocess.Popen([sys.executable, "-m", "scanner.lab.serve", *host_args, "--personas", personas,
+                             "--manifest", str(manifest)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if manifest.exists():
+            return proc, json.loads(manifest.read_text()), tmp
+        if proc.poll() is not None:
+            raise RuntimeError(f"lab did not start: {proc.stderr.read().strip()[-400:] if proc.stderr else ''}")
+        time.sleep(0.1)
+    from bench.latency import stop_lab
+
+    stop_lab(proc, tmp)
+    raise RuntimeError("lab did not write its manifest within 60 s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(child())

@@ -1,0 +1,338 @@
+"""Turn one Transcript into an :class:`Observation`: the peer's messages read in the light of what poolscan
+sent, plus a flat dict of named facts that fingerprint rules test.
+
+Pure and total: :func:`observe` never raises on transcript content (hostile bytes, truncation, empty).
+
+How replies are read (``../shared/cases/README.md``): all received bytes are joined before framing, so a
+line split across reads is reassembled (case C08) and several lines in one read are split; an unterminated
+last line is kept (replies without a final newline); replies are matched to requests by id with
+:func:`scanner.protocols.jsonrpc.same_id` (string ids for int requests, case C10); notifications may arrive
+before replies (C06); missing ``result``/``error`` keys are kept apart from null ones. For HTTP dialogues the
+body is framed instead of the whole stream, and a JSON-RPC body in poolscan's own ``POST`` is read as the
+request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.model import Status, Transcript
+from scanner.protocols import coinbase, cryptonote, ethstratum, stratum1, stratum2
+from scanner.protocols import http as http_proto
+from scanner.protocols.framing import split_lines
+from scanner.protocols.jsonrpc import Malformed, Message, Notification, Response, decode, error_code, error_text, same_id
+
+MAX_RAW = 256 * 1024  # bytes of a transcript considered (the transport caps reads already)
+MAX_LINES = 500  # lines decoded per transcript
+TEXT_CAP = 64 * 1024  # characters of the raw text exposed to regex rules
+
+# A notify cut off mid-line (source excerpt or byte cap, case C06): salvage job id, prevhash and coinb1.
+_NOTIFY_SALVAGE = re.compile(
+    r'"method"\s*:\s*"mining\.notify"\s*,\s*"params"\s*:\s*\[\s*"([^"]{0,128})"\s*,\s*"([0-9a-fA-F]{64})"\s*,\s*"([0-9a-fA-F]{0,20000})')
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A JSON-RPC request poolscan sent on this connection: id, method, params, and its index among the
+    transcript's exchanges (to tell what arrived after it)."""
+
+    id: Any
+    method: str
+    params: Any
+    exchange: int
+
+
+@dataclass
+class Observation:
+    """What one probe connection showed.
+
+    probe: the probe id; requests: poolscan's requests; messages: the peer's decoded lines (body lines for
+    HTTP); http: the parsed HTTP response if the peer answered HTTP; raw: received bytes (capped);
+    facts: named values for rules (see ``fingerprints/README.md`` for the list)."""
+
+    transcript: Transcript
+    probe: str
+    requests: list[Request] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    http: http_proto.HttpResponse | None = None
+    raw: bytes = b""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    _by_method: dict[str, list[Response]] | None = None
+
+    def methods_for(self, reply_id: Any) -> list[str]:
+        """Methods of the requests whose id matches ``reply_id``."""
+        return [r.method for r in self.requests if same_id(r.id, reply_id)]
+
+    def replies(self, method: str) -> list[Response]:
+        """Responses answering a request with ``method`` (``any``: every Response), in arrival order."""
+        if self._by_method is None:
+            index: dict[str, list[Response]] = {"any": []}
+            for m in self.messages:
+                if isinstance(m, Response):
+                    index["any"].append(m)
+                    for meth in dict.fromkeys(self.methods_for(m.id)):
+                        index.setdefault(meth, []).append(m)
+            self._by_method = index
+        return self._by_method.get(method, [])
+
+    def notifications(self, method: str) -> list[Notification]:
+        """Peer messages carrying ``method`` (``any``: all of them)."""
+        return [m for m in self.messages if isinstance(m, Notification) and (method == "any" or m.method == method)]
+
+
+_DECODER = json.JSONDecoder()
+
+
+def split_objects(line: bytes, max_parts: int = 64) -> list[bytes]:
+    """Split a line holding several JSON objects back to back (``}{``: replies logged or sent without
+    their newline, case C01) into one line per object; a remainder that does not parse (a truncated last
+    object, case C06) is kept as a last piece of its own. A line that is one object comes back unchanged."""
+    s = line.strip()
+    if not s.startswith(b"{") or b"}{" not in s.replace(b" ", b""):
+        return [line]
+    try:
+        text = s.decode("utf-8")
+    except UnicodeDecodeError:
+        return [line]
+    parts: list[bytes] = []
+    i = 0
+    while i < len(text) and len(parts) < max_parts:
+        try:
+            _, end = _DECODER.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            if not parts:
+                return [line]
+            parts.append(text[i:].encode("utf-8"))
+            return parts
+        parts.append(text[i:end].encode("utf-8"))
+        i = end
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+    return parts if i >= len(text) and len(parts) > 1 else [line]
+
+
+def _lines(data: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    for x in split_lines(data):
+        out += split_objects(x)
+        if len(out) >= MAX_LINES:
+            break
+    return out[:MAX_LINES]
+
+
+def _requests(t: Transcript, facts: dict[str, Any]) -> list[Request]:
+    out: list[Request] = []
+    for i, e in enumerate(t.exchanges):
+        if e.dir != "send":
+            continue
+        data = e.data[:MAX_RAW]
+        req = http_proto.split_request(data)
+        if req is not None:
+            facts.setdefault("http.method", req[0])
+            facts.setdefault("http.path", req[1])
+            data = req[2]
+        for line in _lines(data):
+            m = decode(line)
+            if isinstance(m, Notification):
+                out.append(Request(id=m.id, method=m.method, params=m.params, exchange=i))
+    return out
+
+
+def _bytes_after(t: Transcript, exchange: int) -> int:
+    return sum(len(e.data) for e in t.exchanges[exchange + 1:] if e.dir == "recv")
+
+
+def _safe_len(v: Any) -> int | None:
+    return len(v) if isinstance(v, (str, list)) else None
+
+
+def _stratum1_facts(o: Observation, f: dict[str, Any]) -> None:
+    subs = o.replies("mining.subscribe")
+    sent_params: list[Any] = []
+    for r in o.requests:
+        if r.method == "mining.subscribe" and isinstance(r.params, list):
+            sent_params += [p for p in r.params if isinstance(p, str)]
+    for resp in subs:
+        s = stratum1.parse_subscribe(resp.result)
+        if s is None:
+            continue
+        f["s1.shape"] = s.shape
+        f["s1.keys"] = ",".join(resp.keys)
+        f["s1.id_type"] = type(resp.id).__name__
+        f["s1.methods"] = ",".join(s.methods)
+        f["s1.sub_ids"] = ",".join(s.sub_ids)
+        f["s1.extranonce1"] = s.extranonce1
+        f["s1.extranonce1_hexlen"] = len(s.extranonce1) if isinstance(s.extranonce1, str) else None
+        f["s1.extranonce2_size"] = s.extranonce2_size
+        ids = s.sub_ids
+        en1 = s.extranonce1 or ""
+        f["s1.subid_eq_en1"] = bool(ids) and all(i == en1 for i in ids)
+        f["s1.subid_rev_en1"] = bool(ids) and len(en1) % 2 == 0 and stratum1.is_hex(en1) and all(
+            len(i) == len(en1) and stratum1.is_hex(i, even=True) and bytes.fromhex(i)[::-1].hex() == en1.lower()
+            for i in ids)
+        f["s1.subid_from_request"] = any(i in sent_params for i in ids)
+        if s.shape == stratum1.ETHSTRATUM:
+            f["s1.protocol_name"] = s.protocol_name
+        if isinstance(s.extranonce1, str) and s.extranonce2_size is not None:
+            f["s1.extranonce_total"] = len(s.extranonce1) // 2 + s.extranonce2_size
+        break
+    for resp in o.replies("mining.configure"):
+        c = stratum1.parse_configure(resp.result)
+        if c is not None:
+            f["s1.configure.version_rolling"] = c.get("version-rolling") is True
+            mask = c.get("version-rolling.mask")
+            f["s1.configure.mask"] = mask if isinstance(mask, str) else None
+        f["s1.configure.answered"] = True
+        break
+    # the first Bitcoin-layout job (complete line, or salvaged from a truncated one)
+    for n in o.notifications("mining.notify"):
+        job = stratum1.parse_notify(n.params)
+        if job is None:
+            continue
+        info = coinbase.parse_coinbase(job.coinb1, job.coinb2) if job.coinb2 is not None else \
+            coinbase.partial_coinbase(job.coinb1)
+        f["job.layout"] = "bitcoin"
+        f["job.complete"] = job.complete
+        f["job.id"] = job.job_id
+        f["job.coinb2_prefix"] = (job.coinb2 or "")[:64].lower()
+        f["job.version"] = job.version
+        f["job.nbits"] = job.nbits
+        if info is not None:
+            f["job.height"] = info.height
+            f["job.coinbase_text"] = info.text[:2048]
+            f["job.witness_commitment"] = info.has_witness_commitment
+        break
+    else:
+        text = o.raw[:MAX_RAW].decode("latin-1")
+        if "mining.notify" in text and "job.layout" not in f:
+            mm = _NOTIFY_SALVAGE.search(text)
+            if mm and stratum1.NULL_OUTPOINT in mm.group(3)[:200].lower():
+                info = coinbase.partial_coinbase(mm.group(3))
+                f["job.layout"] = "bitcoin"
+                f["job.complete"] = False
+                f["job.id"] = mm.group(1)
+                if info is not None:
+                    f["job.height"] = info.height
+                    f["job.coinbase_text"] = info.text[:2048]
+                    f["job.witness_commitment"] = info.has_witness_commitment
+
+
+def _eth_facts(o: Observation, f: dict[str, Any]) -> None:
+    job = None
+    for n in o.notifications("mining.notify"):
+        job = ethstratum.parse_ethstratum_notify(n.params)
+        if job is not None:
+            f["eth.source"] = "notify"
+            break
+    if job is None:
+        for resp in o.replies("eth_getWork") + [m for m in o.messages if isinstance(m, Response) and m.id == 0]:
+            job = ethstratum.parse_getwork(resp.result)
+            if job is not None:
+                f["eth.source"] = "getwork"
+                break
+    if job is not None:
+        f["eth.seed"] = job.seed
+        f["eth.prefixed"] = job.prefixed
+        f["eth.epoch"] = ethstratum.seed_epoch(job.seed)
+
+
+def _cn_facts(o: Observation, f: dict[str, Any]) -> None:
+    login = None
+    for resp in o.replies("login"):
+        f["cn.keys"] = ",".join(resp.keys)
+        login = cryptonote.parse_login(resp.result)
+        if login is not None:
+            break
+    job = login.job if login is not None else None
+    if login is not None:
+        f["cn.session_id"] = login.session_id
+        f["cn.extensions"] = ",".join(login.extensions)
+        f["cn.status"] = login.status
+        f["cn.result_keys"] = ",".join(login.keys)
+    if job is None:
+        for n in o.notifications("job"):
+            job = cryptonote.parse_job(n.params)
+            if job is not None:
+                break
+    if job is not None:
+        f["cn.job_id"] = job.job_id
+        f["cn.job_keys"] = ",".join(job.keys)
+        f["cn.algo"] = job.algo
+        f["cn.height"] = job.height
+        f["cn.major_version"] = job.major_version
+        f["cn.seed_hash"] = job.seed_hash is not None
+        f["cn.next_seed_hash"] = job.has_next_seed_hash
+        f["cn.target_hexlen"] = _safe_len(job.target)
+
+
+def observe(t: Transcript) -> Observation:
+    """Build the :class:`Observation` of one transcript. Never raises on peer data."""
+    raw = t.received[:MAX_RAW]
+    o = Observation(transcript=t, probe=t.probe, raw=raw)
+    f = o.facts
+    o.requests = _requests(t, f)
+    f["probe"] = t.probe
+    f["status"] = t.status.value if isinstance(t.status, Status) else str(t.status)
+    f["tls"] = bool(t.tls)
+    f["closed"] = bool(t.closed_by_peer)
+    f["bytes"] = len(raw)
+    f["silent"] = len(raw) == 0
+    f["text"] = raw[:TEXT_CAP].decode("latin-1")
+    info = t.tls_info if isinstance(t.tls_info, dict) else {}
+    if t.tls:
+        cn, san = info.get("subject_cn"), info.get("san")
+        f["tls.subject_cn"] = cn if isinstance(cn, str) else None
+        f["tls.san"] = ",".join(x for x in san if isinstance(x, str))[:2048] if isinstance(san, list) else None
+        f["tls.issuer"] = info.get("issuer") if isinstance(info.get("issuer"), str) else None
+    body = raw
+    resp = http_proto.parse_response(raw)
+    if resp is not None:
+        o.http = resp
+        body = resp.body
+        f["http.status"] = resp.status
+        f["http.reason"] = resp.reason
+        f["http.server"] = resp.header("server")
+        f["http.content_type"] = resp.header("content-type")
+        f["http.www_authenticate"] = resp.header("www-authenticate")
+        f["http.body"] = resp.body[:TEXT_CAP].decode("latin-1")
+        f["http.crlf"] = resp.crlf
+    lines = _lines(body)
+    o.messages = [decode(x) for x in lines]
+    f["lines"] = len(lines)
+    f["json_messages"] = sum(1 for m in o.messages if not isinstance(m, Malformed))
+    f["malformed"] = sum(1 for m in o.messages if isinstance(m, Malformed))
+    sent_lines = {x.strip() for e in t.exchanges if e.dir == "send" for x in split_lines(e.data[:MAX_RAW])}
+    f["echo"] = bool(lines) and any(x.strip() in sent_lines for x in lines)
+    for r in o.requests:
+        key = f"silent_after.{r.method}"
+        answered = any(isinstance(m, Response) and same_id(m.id, r.id) for m in o.messages)
+        f[key] = (not answered) and _bytes_after(t, r.exchange) == 0
+        f[f"answered.{r.method}"] = answered
+    codes = [error_code(m.error) for m in o.messages if isinstance(m, Response) and m.error not in (None, False)]
+    f["error_codes"] = ",".join(str(c) for c in codes if c is not None)
+    f["error_texts"] = "|".join((error_text(m.error) or "")[:200] for m in o.messages
+                               if isinstance(m, Response) and m.error not in (None, False))
+    if t.probe == "stratum2":
+        f["sv2.reply_len"] = len(raw)
+        f["sv2.act2"] = stratum2.is_act2(raw)
+    _stratum1_facts(o, f)
+    _eth_facts(o, f)
+    _cn_facts(o, f)
+    return o
+
+
+def preview(v: Any, cap: int = 80) -> str:
+    """A short, printable rendering of a value for evidence strings (control characters escaped)."""
+    if isinstance(v, (dict, list)):
+        try:
+            s = json.dumps(v, separators=(",", ":"), ensure_ascii=True)
+        except (TypeError, ValueError):
+            s = repr(v)
+    else:
+        s = str(v)
+    s = s.encode("unicode_escape", "backslashreplace").decode("ascii", "replace")
+    return s if len(s) <= cap else s[: cap - 3] + "..."

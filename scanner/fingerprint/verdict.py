@@ -1,0 +1,232 @@
+"""Apply the rules to the transcripts of one ip:port and combine the hits into a :class:`~scanner.model.Verdict`.
+
+Combination (``../shared/design.md`` principle 6):
+
+* is_pool: the strongest rule saying ``is_pool: true`` against the strongest saying ``false``; pool
+  evidence wins ties (a protocol answer is positive evidence, a generic HTTP/JSON-RPC answer is not). No
+  rule deciding and no byte received, or only a neutral label (``tarpit``, ``tls``) => None (can't tell);
+  bytes received but nothing recognised => False, label ``unknown``, low confidence.
+* protocol/software/coin/algo: among the hits that agree with the final is_pool (or do not speak about it),
+  the value with the highest confidence; a coin/algo read from the job (``fingerprints/coins``) counts as a
+  hit too. Non-pools get no protocol/software/coin/algo, only a ``label``.
+* confidence: of the software label when set, else of is_pool.
+
+Pure and total: never raises on transcript content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from scanner.fingerprint.loader import FingerprintSet, Rule
+from scanner.fingerprint.observe import Observation, observe, preview
+from scanner.fingerprint.rules import compile_regex, match_all
+from scanner.model import Transcript, Verdict
+
+FIELDS = ("protocol", "software", "coin", "algo", "label")
+MAX_EVIDENCE = 24
+UNKNOWN_CONFIDENCE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rule (or coin-table entry) that matched: what it supports, how strongly, and why."""
+
+    rule_id: str
+    probe: str
+    verdict: dict[str, Any]
+    confidence: float
+    evidence: str
+
+
+def _evidence(rule_id: str, template: str, witnesses: list[Any], probe: str) -> str:
+    args = [preview(w) for w in witnesses]
+    try:
+        text = template.format(*args)
+    except (IndexError, KeyError, ValueError, AttributeError):
+        text = template
+    return f"{rule_id}: {text} ({probe})"
+
+
+def rule_hits(rule: Rule, observations: Sequence[Observation]) -> list[Hit]:
+    """The hits of one rule over the observations of one ip:port (at most one per transcript)."""
+    out = []
+    for o in observations:
+        if rule.probes is not None and o.probe not in rule.probes:
+            continue
+        w = match_all(list(rule.when), o)
+        if w is not None:
+            out.append(Hit(rule.id, o.probe, rule.verdict, rule.confidence, _evidence(rule.id, rule.evidence, w, o.probe)))
+    return out
+
+
+def _in(v: Any, rng: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and rng[0] <= v <= rng[1]
+
+
+def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> list[Hit]:
+    """Coin/algo hits read from jobs with the tables of ``fingerprints/coins`` (BIP34 height windows,
+    coinbase tags, ethash epochs, CryptoNote algo names and height windows). A table entry only yields a
+    coin when it is the only candidate."""
+    hits: list[Hit] = []
+    for o in observations:
+        f = o.facts
+        h = f.get("job.height")
+        if isinstance(h, int) and f.get("job.layout") == "bitcoin":
+            wc = f.get("job.witness_commitment") is True
+            cands = [c for c in coins.get("bip34_heights", ()) if _in(h, c["height"]) and (c["segwit"] or not wc)]
+            coins_set = {c["coin"] for c in cands}
+            algos = {c["algo"] for c in cands}
+            why = f"BIP34 height {h}" + (" + witness commitment" if wc else "")
+            if len(coins_set) == 1:
+                c = cands[0]
+                hits.append(Hit("coins.bip34-height", o.probe, {"coin": c["coin"], "algo": c["algo"]}, 0.8,
+                                f"coins.bip34-height: {why} -> {c['coin']} ({o.probe})"))
+            elif len(algos) == 1:
+                hits.append(Hit("coins.bip34-height", o.probe, {"algo": next(iter(algos))}, 0.5,
+                                f"coins.bip34-height: {why} fits {', '.join(sorted(coins_set))} ({o.probe})"))
+        text = f.get("job.coinbase_text")
+        if isinstance(text, str) and text:
+            for t in coins.get("coinbase_tags", ()):
+                if compile_regex(t["regex"]).search(text):
+                    v = {k: t[k] for k in ("coin", "algo") if k in t}
+                    hits.append(Hit(f"coins.tag.{t['id']}", o.probe, v, 0.6 if v else 0.3,
+                                    f"coins.tag.{t['id']}: coinbase tag of {t['pool']} ({o.probe})"))
+        ep = f.get("eth.epoch")
+        if isinstance(ep, int):
+            cands = [c for c in coins.get("ethash_epochs", ()) if _in(ep, c["epochs"])]
+            coins_set = {c["coin"] for c in cands}
+            if len(coins_set) == 1:
+                algos = {c["algo"] for c in cands}
+                v = {"coin": cands[0]["coin"]}
+                if len(algos) == 1:
+                    v["algo"] = cands[0]["algo"]
+                hits.append(Hit("coins.ethash-epoch", o.probe, v, 0.7,
+                                f"coins.ethash-epoch: seed hash is epoch {ep} -> {v['coin']} ({o.probe})"))
+            else:
+                hits.append(Hit("coins.ethash-epoch", o.probe, {}, 0.1,
+                                f"coins.ethash-epoch: seed hash is epoch {ep}, valid on {', '.join(sorted(coins_set)) or 'no known chain'} ({o.probe})"))
+        algo_name = f.get("cn.algo")
+        cn_algo = coins.get("cryptonote_algos", {}).get(algo_name) if isinstance(algo_name, str) else None
+        if cn_algo:
+            hits.append(Hit("coins.cryptonote-algo", o.probe, {"algo": cn_algo}, 0.85,
+                            f"coins.cryptonote-algo: job algo {preview(algo_name)} -> {cn_algo} ({o.probe})"))
+        ch = f.get("cn.height")
+        if isinstance(ch, int):
+            seed = f.get("cn.seed_hash") is True
+            cands = [c for c in coins.get("cryptonote_chains", ())
+                     if _in(ch, c["height"]) and (c.get("seed_hash") is None or c["seed_hash"] == seed)
+                     and (cn_algo is None or c["algo"] == cn_algo)]
+            if len({c["coin"] for c in cands}) == 1:
+                c = cands[0]
+                hits.append(Hit("coins.cryptonote-height", o.probe, {"coin": c["coin"], "algo": c["algo"]}, 0.75,
+                                f"coins.cryptonote-height: height {ch}{' + seed_hash' if seed else ''} -> {c['coin']} ({o.probe})"))
+    return hits
+
+
+def _major_version_algo(observations: Sequence[Observation], coins: dict[str, Any], coin: str) -> Hit | None:
+    for o in observations:
+        mv = o.facts.get("cn.major_version")
+        if isinstance(mv, int) and o.facts.get("cn.algo") is None:
+            for m in coins.get("major_versions", ()):
+                if m["coin"] == coin and _in(mv, m["major"]):
+                    return Hit("coins.major-version", o.probe, {"algo": m["algo"]}, 0.6,
+                               f"coins.major-version: {coin} blob major version {mv} -> {m['algo']} ({o.probe})")
+    return None
+
+
+def _best(hits: Sequence[Hit], key: str) -> tuple[Any, float]:
+    best: Any = None
+    conf = 0.0
+    for h in hits:
+        v = h.verdict.get(key)
+        if v is not None and h.confidence > conf:
+            best, conf = v, h.confidence
+    return best, conf
+
+
+def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: FingerprintSet) -> Verdict:
+    """Fold hits into one Verdict (rules in the module docstring)."""
+    pool_conf = max((h.confidence for h in hits if h.verdict.get("is_pool") is True), default=0.0)
+    non_conf = max((h.confidence for h in hits if h.verdict.get("is_pool") is False), default=0.0)
+    received = any(o.facts.get("bytes", 0) > 0 for o in observations)
+    if pool_conf > 0 and pool_conf >= non_conf:
+        is_pool: bool | None = True
+        conf = pool_conf
+    elif non_conf > 0:
+        is_pool, conf = False, non_conf
+    elif any("is_pool" in h.verdict and h.verdict["is_pool"] is None for h in hits):
+        is_pool, conf = None, 0.0  # a neutral label (tarpit, tls): can't tell yet
+    elif received:
+        is_pool, conf = False, UNKNOWN_CONFIDENCE
+    else:
+        is_pool, conf = None, 0.0
+    agree = [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool or "is_pool" not in h.verdict]
+    out: dict[str, Any] = {k: None for k in FIELDS}
+    confs: dict[str, float] = {}
+    if is_pool is True:
+        for k in ("protocol", "software", "coin", "algo"):
+            out[k], confs[k] = _best(agree, k)
+        if out["coin"] is not None and out["algo"] is None:
+            extra = _major_version_algo(observations, fps.coins, out["coin"])
+            if extra is not None:
+                hits = list(hits) + [extra]
+                agree.append(extra)
+                out["algo"] = extra.verdict["algo"]
+    else:
+        labelled = [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool]
+        out["label"], _ = _best(labelled, "label")
+        if is_pool is False and out["label"] is None:
+            out["label"] = "unknown" if conf <= UNKNOWN_CONFIDENCE else None
+    if out["software"] is not None:
+        conf = confs.get("software", conf)
+    used = sorted(agree if is_pool is True else [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool],
+                  key=lambda h: -h.confidence)
+    evidence: list[str] = []
+    for h in used:
+        if h.evidence not in evidence:
+            evidence.append(h.evidence)
+        if len(evidence) >= MAX_EVIDENCE:
+            break
+    return Verdict(is_pool=is_pool, protocol=out["protocol"], software=out["software"], coin=out["coin"],
+                   algo=out["algo"], confidence=round(float(conf), 4), label=out["label"],
+                   evidence=tuple(evidence), fingerprints_version=fps.version)
+
+
+def classify(transcripts: Sequence[Transcript], fps: FingerprintSet) -> Verdict:
+    """The Verdict for the transcripts of ONE ip:port under fingerprint set ``fps``. Pure and total: never
+    raises on transcript content (an internal failure on one transcript drops that transcript and is noted
+    in the evidence)."""
+    observations: list[Observation] = []
+    notes: list[str] = []
+    for t in transcripts:
+        try:
+            observations.append(observe(t))
+        except Exception as exc:  # noqa: BLE001 - totality: hostile input must never crash a run
+            notes.append(f"classify.error: transcript {getattr(t, 'probe', '?')} skipped: {type(exc).__name__}")
+    hits: list[Hit] = []
+    for rule in fps.rules:
+        try:
+            hits += rule_hits(rule, observations)
+        except Exception as exc:  # noqa: BLE001
+            notes.append(f"classify.error: rule {rule.id} failed: {type(exc).__name__}")
+    try:
+        hits += coin_hits(observations, fps.coins)
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"classify.error: coin tables failed: {type(exc).__name__}")
+    v = combine(hits, observations, fps)
+    if notes:
+        v = dataclasses.replace(v, evidence=v.evidence + tuple(notes))
+    return v
+
+
+def is_confident(verdict: Verdict) -> bool:
+    """True when probing more cannot change ``verdict`` much: a pool whose software is identified with
+    confidence >= 0.8, or a non-pool with a specific label (not ``unknown``/``http``) at >= 0.8."""
+    if verdict.is_pool is True:
+        return verdict.software is not None and verdict.confidence >= 0.8
+    if verdict.is_pool is False:
+        return verdict.label not in (None, "unknown", "http", "json-rpc") and verdict.confidence >= 0.8
+    return False

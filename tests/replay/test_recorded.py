@@ -1,0 +1,45 @@
+"""The real probe engine against the personas built from recordings of real software, and the non-pools."""
+
+from __future__ import annotations
+
+import pytest
+
+from scanner.lab import personas as P
+
+POOLS = ["ckpool", "ckpool-solo", "nomp", "cryptonote-nodejs-pool", "xmrig-proxy", "open-ethereum-pool",
+         "cryptonote-nodejs-pool-tls", "nomp-chunked", "ckpool-split-lines", "cryptonote-nofinalnl"]
+NON_POOLS = list(P.NON_POOLS)
+
+
+@pytest.mark.parametrize("name", POOLS)
+def test_recorded_pool_software(replay, name):
+    want = P.get(name).expect
+    v = replay(name).verdict
+    assert v.is_pool is True, list(v.evidence)
+    assert v.software == want["software"], list(v.evidence)
+    assert v.protocol == want["protocol"]
+    assert (v.coin, v.algo) == (want["coin"], want["algo"])
+
+
+def test_tls_pool_reports_certificate(replay):
+    r = replay("cryptonote-nodejs-pool-tls")
+    assert r.tls
+    infos = [t.tls_info for t in r.transcripts if t.tls and t.tls_info]
+    assert infos and infos[0]["subject_cn"] == "pool.example.test"
+    assert "pool.example.test" in infos[0]["san"]
+
+
+@pytest.mark.parametrize("name", NON_POOLS)
+def test_non_pools_are_not_pools(replay, name):
+    want = P.get(name).expect
+    v = replay(name).verdict
+    assert v.is_pool is False, list(v.evidence)
+    assert v.label == want["label"]
+    assert v.software is None
+
+
+def test_getwork_proxy_is_not_claimed(replay):
+    """open-ethereum-pool's HTTP getwork proxy answers GET / and POST / with Go's 404: nothing pool-like is
+    visible to the agreed probes, so it must not be labelled a pool of some software."""
+    v = replay("open-ethereum-pool-http").verdict
+    assert v.is_pool is not True and v.software is None
