@@ -62,7 +62,7 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
 
     fps = load_fingerprints()
     corpus = make_corpus(FAST_PERSONAS if quick else "default")
-    n = 200 if quick else 20000
+    n = 200 if quick else 5000
     repeats = 1 if quick else 3
     items = [corpus[i % len(corpus)] for i in range(n)]
 
@@ -121,7 +121,7 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
         cli_jsonl = {"skipped": "quick mode (each run pays the CLI start-up, see the latency benchmark)"}
     else:
         cli_jsonl = _cli_classify(items, repeats)
-        f"poolscan classify FILE.jsonl: {cli_jsonl['transcripts_per_s']:.0f} transcripts/s end to end "
+        log(f"  poolscan classify FILE.jsonl: {cli_jsonl['transcripts_per_s']:.0f} transcripts/s end to end "
             f"({cli_jsonl['wall_s']:.2f} s for {cli_jsonl['results']} results, start-up {cli_jsonl['startup_s']:.2f} s)")
     return {
         "what": "scanner.fingerprint.classify over real lab transcripts (probe_port full plan vs every persona), "

@@ -43,7 +43,9 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 def time_command(argv: list[str], runs: int, use_hyperfine: bool = True) -> dict[str, Any]:
     """Median wall seconds of ``argv`` (hyperfine if present and ``use_hyperfine``). The command must exit 0
     (checked by one untimed run first, whose output is kept as ``stdout_sample``)."""
+    t0 = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    first = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.strip()[-300:]}")
     out = p.stdout
@@ -57,8 +59,8 @@ def time_command(argv: list[str], runs: int, use_hyperfine: bool = True) -> dict
             res = json.loads(exp.read_text())["results"][0]
             return {"tool": "hyperfine", "median_s": res["median"], "mean_s": res["mean"], "min_s": res["min"],
                     "max_s": res["max"], "runs": len(res["times"]), "stdout_sample": out[-400:]}
-    times = []
-    for _ in range(runs):
+    times = [first]  # the check run counts as the first timed run
+    for _ in range(runs - 1):
         t0 = time.perf_counter()
         subprocess.run(argv, capture_output=True, timeout=120, cwd=ROOT)
         times.append(time.perf_counter() - t0)

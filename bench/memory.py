@@ -126,7 +126,7 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
 
     quick = ctx.get("quick", False)
     log = ctx.get("log", print)
-    sizes = ctx.get("memory_sizes") or ([100, 400] if quick else [100_000, 1_000_000])
+    sizes = ctx.get("memory_sizes") or ([400] if quick else [100_000, 1_000_000])
     nhosts = 2 if quick else 16
     out: dict[str, Any] = {"what": "peak RSS streaming N open ports through Store.save_open_port -> probe_stage "
                                    "(probe_port fast full plan: probe + classify) -> Store.save_result",

@@ -129,8 +129,8 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
     log = ctx.get("log", print)
     loops = ["asyncio", "uvloop"]
     levels = [10, 50] if quick else [10, 100, 1000]
-    n = 200 if quick else 15000
-    n_probe = 200 if quick else 8000
+    n = 200 if quick else 10000
+    n_probe = 200 if quick else 4000
     repeats = 1 if quick else 3
     nhosts = 4 if quick else 32
     rows: list[dict[str, Any]] = []

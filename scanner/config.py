@@ -272,7 +272,8 @@ class _Table:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ctx.error("", name, f"must be a table ([{name}]), got {_show(data)}")
+            parent, _, child = name.rpartition(".")
+            raise ctx.error(parent, child, f"must be a table ([{name}]), got {_show(data)}")
         self.data = data
         for key in data:
             if key not in allowed:

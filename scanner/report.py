@@ -130,17 +130,17 @@ def chart_svg(history: list[dict[str, Any]], width: int = 900, height: int = 220
         return '<p class="muted">No runs yet.</p>'
     left, right, top, bottom = 40, 10, 14, 36
     w, h = width - left - right, height - top - bottom
-    peak = max(1, max(int(r["pools"]) for r in history))
+    step = max(1, -(-max(int(r["pools"]) for r in history) // 4))  # integer grid: 4 steps of `step` pools
+    peak = 4 * step
     n = len(history)
     slot = w / n
     bw = max(2.0, min(48.0, slot * 0.7))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" aria-label="pools found per run">']
     for k in range(5):  # grid lines and y labels
-        v = peak * k / 4
         y = top + h - h * k / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#dde2ea"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.0f}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{step * k}</text>')
     every = max(1, int(n / 12) + (1 if n % 12 else 0)) if n > 12 else 1
     for i, r in enumerate(history):
         x = left + slot * i + (slot - bw) / 2

@@ -362,6 +362,7 @@ class TargetSet:
     excluded_count: int = 0
     exclusions: ExclusionSet = field(default_factory=lambda: ExclusionSet(()))
     skipped: tuple[str, ...] = ()
+    _starts: dict[int, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
     def count(self) -> int:
         """Number of addresses in the ranges after exclusions."""
@@ -389,8 +390,11 @@ class TargetSet:
         except ValueError:
             return False
         ivs = self.v4 if addr.version == 4 else self.v6
+        starts = self._starts.get(addr.version)
+        if starts is None or len(starts) != len(ivs):
+            starts = self._starts[addr.version] = [a for a, _ in ivs]
         x = int(addr)
-        i = bisect.bisect_right([a for a, _ in ivs], x) - 1
+        i = bisect.bisect_right(starts, x) - 1
         return i >= 0 and ivs[i][1] >= x
 
     def wants(self, ip: str | IPAddress, port: int, ports: Iterable[int]) -> bool:

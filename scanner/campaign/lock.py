@@ -40,16 +40,6 @@ def lock_path(db_path: str | os.PathLike[str], campaign: str) -> Path:
     return db.with_name(f"{db.name}.{campaign}.lock")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a lock file says (``{}`` when missing, empty or not JSON). Reads at most 4096 bytes."""
     try:

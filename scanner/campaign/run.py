@@ -32,10 +32,14 @@ from scanner.campaign.runs import (diff_runs, previous_finished, require_run, ru
 from scanner.config import Campaign
 from scanner.errors import PoolscanError, RunError, UsageError
 
-#: Seeds are drawn from [0, 2**32): masscan's --seed takes any 64-bit value; SQLite stores int64.
-SEED_RANGE = 2**32
+def new_seed() -> int:
+    """A fresh sweep seed in [1, 2**31 - 1] (the range :mod:`scanner.sweep.masscan` draws from itself)."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+
 #: Seconds after SIGINT/SIGTERM before the remaining tasks are cancelled again (see ``go``).
-STOP_GRACE_S = 2.0
+STOP_GRACE_S = 1.0
 
 
 @dataclass
@@ -144,7 +148,8 @@ def progress_renderable(p: Progress) -> Any:
     t.add_column(style="bold")
     t.add_column()
     t.add_row("campaign", f"{p.campaign}  run {p.run_id}")
-    t.add_row("stage", s["stage"])
+    t.add_row("stage", s["stage"] + (f"  (resumed: {s['already_done']} results already stored)"
+                                     if s["already_done"] else ""))
     bar = ""
     if s["sweep_pct"] is not None:
         n = int(s["sweep_pct"] / 5)
@@ -239,6 +244,13 @@ def _enrich_options(campaign: Campaign) -> Any:
     return EnrichOptions(mmdb=list(campaign.enrich.mmdb), web=campaign.enrich.web)
 
 
+def _check_resume(store: Any, campaign: Campaign, resume: str) -> dict:
+    prior = require_run(store, resume, campaign.name)
+    if prior.get("status") == "ok":
+        raise UsageError(f"run {resume} is already finished (status ok); nothing to resume")
+    return prior
+
+
 def select_run(store: Any, campaign: Campaign, resume: str | None, new: bool) -> tuple[str, bool, int]:
     """Start or resume the campaign's run; returns ``(run_id, resumed, seed)``.
 
@@ -250,19 +262,17 @@ def select_run(store: Any, campaign: Campaign, resume: str | None, new: bool) ->
     args = {"campaign_file": campaign.path, "config_sha256": campaign.source_hash, "config": campaign.to_dict()}
     prior = None
     if resume is not None:
-        prior = require_run(store, resume, campaign.name)
-        if prior.get("status") == "ok":
-            raise UsageError(f"run {resume} is already finished (status ok); nothing to resume")
+        prior = _check_resume(store, campaign, resume)
     elif not new:
         prior = unfinished_run(store, campaign.name)
     if prior is not None:
         seed = prior.get("seed")
         if seed is None:
-            seed = campaign.sweep.seed if campaign.sweep.seed is not None else secrets.randbelow(SEED_RANGE)
+            seed = campaign.sweep.seed if campaign.sweep.seed is not None else new_seed()
             store.db.table("runs").update(prior["id"], {"seed": seed})
         run_id = store.start_run(kind="campaign", args=args, campaign=campaign.name, seed=seed, run_id=prior["id"])
         return run_id, True, int(seed)
-    seed = campaign.sweep.seed if campaign.sweep.seed is not None else secrets.randbelow(SEED_RANGE)
+    seed = campaign.sweep.seed if campaign.sweep.seed is not None else new_seed()
     run_id = store.start_run(kind="campaign", args=args, campaign=campaign.name, seed=seed)
     return run_id, False, seed
 
@@ -306,6 +316,16 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
     from scanner.probes.engine import ProbeOptions
     from scanner.sweep import SweepReport, sweep
 
+    # Load the fingerprints and the probe plan before the event loop starts: their first load (YAML, JSON
+    # Schema validation) takes seconds of CPU, which inside the loop would stall open probe connections
+    # into timeouts (and wrong verdicts). A broken fingerprint file fails here, before the run is created.
+    from scanner.fingerprint import load_fingerprints
+    from scanner.probes.engine import load_plan
+
+    if resume is not None:  # a bad --resume is a usage error: say so before the slow loading
+        _check_resume(store, campaign, resume)
+    fingerprints = load_fingerprints()
+    load_plan()
     run_id, resumed, seed = select_run(store, campaign, resume, new)
     prior = store.get_run(run_id) or {}
     if resumed:
@@ -318,14 +338,8 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
     progress = Progress(campaign=campaign.name, run_id=run_id, total_probes=targets.probe_count(ports),
                         sweep_rate=float(campaign.sweep.rate), counters=counters, sweep_report=report,
                         already_done=len(store.done_targets(run_id)) if resumed else 0)
-    # Load the fingerprints and the probe plan now: their first load (YAML + JSON Schema imports) takes
-    # seconds of CPU, which inside the event loop would stall open probe connections into timeouts.
-    from scanner.fingerprint import load_fingerprints
-    from scanner.probes.engine import load_plan
-
     options = ProbeOptions(limits=campaign.probe.limits(), fast=campaign.probe.fast, tls=campaign.probe.tls,
-                           fingerprints=load_fingerprints())
-    load_plan()
+                           fingerprints=fingerprints)
     enrich_options = _enrich_options(campaign)
     out_root = campaign.out_dir
     outcome = RunOutcome(run_id=run_id, campaign=campaign.name, status="running", resumed=resumed, seed=seed,
@@ -389,6 +403,22 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
 
     # The scan is complete. Exports, report and push come before the status turns ok, so a kill -9 here
     # leaves the run unfinished and the next run redoes them (they are idempotent files).
+    try:
+        _after_scan(store, campaign, run_id, outcome, counts)
+    except Exception as exc:  # never leave a complete scan unfinished because of a report or export bug
+        outcome.post_errors.append(f"after the scan: {type(exc).__name__}: {exc}")
+        _write_traceback(out_root / run_id, traceback.format_exc())
+    if outcome.post_errors:
+        counts["post_errors"] = outcome.post_errors
+    store.finish_run(run_id, status="ok", counts=counts)
+    outcome.status = "ok"
+    return outcome
+
+
+def _after_scan(store: Any, campaign: Campaign, run_id: str, outcome: RunOutcome, counts: dict[str, Any]) -> None:
+    """Diff against the previous finished run, exports, report, push and the ``latest`` link (the scan
+    itself is complete). Failures of single steps go to ``outcome.post_errors``."""
+    out_root = campaign.out_dir
     run = store.get_run(run_id) or {"id": run_id, "campaign": campaign.name, "started_at": ""}
     prev = previous_finished(store, run)
     outcome.previous = prev["id"] if prev else None
@@ -426,16 +456,11 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
                 outcome.post_errors.append(f"report: {type(exc).__name__}: {exc}")
         if campaign.exports.push is not None:
             try:
-                counts["push"] = {k: v for k, v in _push(campaign, exported, run_id).items()
+                counts["push"] = {k: v for k, v in _push(campaign, exported).items()
                                   if k in ("objects", "success_count", "failure_count", "already_present")}
             except Exception as exc:
                 outcome.post_errors.append(f"push to {campaign.exports.push.taxii_url}: {type(exc).__name__}: {exc}")
         _link_latest(out_root, run_id)
-    if outcome.post_errors:
-        counts["post_errors"] = outcome.post_errors
-    store.finish_run(run_id, status="ok", counts=counts)
-    outcome.status = "ok"
-    return outcome
 
 
 def _write_traceback(directory: Path, text: str) -> None:
@@ -488,7 +513,7 @@ def _link_latest(out_root: Path, run_id: str) -> None:
         pass
 
 
-def _push(campaign: Campaign, pools: list[dict], run_id: str) -> dict:
+def _push(campaign: Campaign, pools: list[dict]) -> dict:
     """Push the STIX bundle of ``pools`` to the TAXII 2.1 collection of ``[exports.push]``
     (:func:`scanner.export.taxii.push`, which skips objects the collection already holds). Raises
     :class:`RunError` when the server reports failures."""

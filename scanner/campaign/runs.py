@@ -130,7 +130,13 @@ def _pool_rows(store: Any, run_id: str) -> dict[tuple[str, int], dict]:
 
 
 def _endpoint(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    """The store's pool id (:func:`scanner.store.endpoint_id`), also for a malformed stored address."""
+    from scanner.store import endpoint_id
+
+    try:
+        return endpoint_id(ip, port)
+    except ValueError:
+        return f"{ip}:{port}"
 
 
 def _sort_key(k: tuple[str, int]) -> tuple:

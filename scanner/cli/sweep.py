@@ -63,7 +63,8 @@ def _human(seconds: float) -> str:
               help="connect: connections in flight.")
 @click.option("--timeout", "connect_timeout", type=click.FloatRange(0.05, 60), default=1.5, show_default=True,
               help="connect: seconds per connect.")
-@click.option("--netns", default=None, help="masscan lab mode: the lab's scanner namespace (poolscan lab status).")
+@click.option("--netns", default=None,
+              help="masscan lab mode: the lab's scanner namespace, or 'auto' (the one lab that is up).")
 @click.option("--production", is_flag=True,
               help="masscan on this machine's real network (your choice, your machine; exclusions always apply).")
 @click.option("--seed", type=int, default=None, help="masscan --seed (random when omitted; printed in the summary).")

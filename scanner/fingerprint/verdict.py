@@ -71,6 +71,10 @@ def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> lis
     coinbase tags, ethash epochs, CryptoNote algo names and height windows). A table entry only yields a
     coin when it is the only candidate."""
     hits: list[Hit] = []
+    ports = {o.transcript.port for o in observations if isinstance(o.transcript.port, int)}
+    for p in coins.get("ports", ()):
+        if p["port"] in ports:  # weak: evidence only, never a verdict field
+            hits.append(Hit("coins.port", "-", {}, 0.05, f"coins.port: port {p['port']} is a convention of {p['hint']} (weak)"))
     for o in observations:
         f = o.facts
         h = f.get("job.height")
@@ -183,7 +187,7 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
     if out["software"] is not None:
         conf = confs.get("software", conf)
     used = sorted(agree if is_pool is True else [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool],
-                  key=lambda h: -h.confidence)
+                  key=lambda h: (-h.confidence, "software" not in h.verdict))
     evidence: list[str] = []
     for h in used:
         if h.evidence not in evidence:
@@ -223,10 +227,12 @@ def classify(transcripts: Sequence[Transcript], fps: FingerprintSet) -> Verdict:
 
 
 def is_confident(verdict: Verdict) -> bool:
-    """True when probing more cannot change ``verdict`` much: a pool whose software is identified with
-    confidence >= 0.8, or a non-pool with a specific label (not ``unknown``/``http``) at >= 0.8."""
+    """True when probing more cannot change ``verdict`` much: a pool whose protocol and software are both
+    identified, the software with confidence >= 0.8 (a software named by an error to a foreign dialect, e.g.
+    miningcore's ``Unsupported request login``, still leaves the protocol to find); or a non-pool with a
+    specific label (not ``unknown``/``http``/``json-rpc``) at >= 0.8."""
     if verdict.is_pool is True:
-        return verdict.software is not None and verdict.confidence >= 0.8
+        return verdict.software is not None and verdict.protocol is not None and verdict.confidence >= 0.8
     if verdict.is_pool is False:
         return verdict.label not in (None, "unknown", "http", "json-rpc") and verdict.confidence >= 0.8
     return False

@@ -80,7 +80,8 @@ class Rule:
 class Route:
     """One HTTP route of an ``http`` persona.
 
-    method: request method or ``*``; path: exact path or ``*``; rpc_method: JSON-RPC method of the body,
+    method: request method or ``*``; path: exact path, ``*``, or ``re:<regex>`` (full match, for routers with
+    path parameters such as open-ethereum-pool's ``/{login}/{worker}``); rpc_method: JSON-RPC method of the body,
     ``*`` (any body) or None (not looked at); the first matching route answers.
     response: the full response bytes (status line, headers, body) as ``str``, templates as in
     :class:`Rule` plus ``{{length}}`` (Content-Length of the body after ``\\r\\n\\r\\n``).
@@ -428,7 +429,10 @@ class _Conn:
         for r in self.p.routes:
             if r.method not in ("*", method):
                 continue
-            if r.path not in ("*", path):
+            if r.path.startswith("re:"):
+                if re.fullmatch(r.path[3:], path) is None:
+                    continue
+            elif r.path not in ("*", path):
                 continue
             if r.rpc_method == "*" and not body:
                 continue

@@ -316,6 +316,65 @@ def lab_status(name: str = DEFAULT_NAME) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------
+# where a socket may be opened for lab addresses
+
+
+def current_netns_inode() -> int | None:
+    """Inode of this process's network namespace (``/proc/self/ns/net``), None when unreadable."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def netns_inode(name: str) -> int | None:
+    """Inode of the named namespace (``/run/netns/NAME``), None when it does not exist."""
+    try:
+        return os.stat(f"/run/netns/{name}").st_ino
+    except OSError:
+        return None
+
+
+def labs_up() -> list[dict[str, Any]]:
+    """States of the labs whose namespaces exist."""
+    if not STATE_DIR.is_dir():
+        return []
+    present = set(namespaces())
+    out = []
+    for f in sorted(STATE_DIR.glob("*.json")):
+        st = load_state(f.stem)
+        if st and st.get("scan_ns") in present:
+            out.append(st)
+    return out
+
+
+def check_socket_scope(ranges: list[tuple[Any, Any]]) -> None:
+    """Refuse to open sockets to a lab's addresses from outside that lab's scanner namespace.
+
+    ``ranges``: ``[(first_ip, last_ip), ...]``. The lab's subnet is private and exists only between the two
+    namespaces: from the root namespace the same addresses would be routed to the real network (the
+    default route). Raises UsageError naming the lab and how to run inside it
+    (``ip netns exec <lab>-scan poolscan ...``). No effect when no lab is up.
+    """
+    labs = labs_up()
+    if not labs:
+        return
+    here = current_netns_inode()
+    for st in labs:
+        net = ipaddress.ip_network(st["subnet"])
+        for first, last in ranges:
+            a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
+            if a.version != 4 or int(b) < int(net.network_address) or int(a) > int(net.broadcast_address):
+                continue
+            if here is not None and here == netns_inode(st["scan_ns"]):
+                continue
+            raise UsageError(
+                f"{a}-{b} is inside lab {st['name']}'s subnet {net}, which exists only inside its namespaces: from "
+                f"here those packets would go to the real network. Run inside the lab: ip netns exec "
+                f"{st['scan_ns']} poolscan ... (or use --engine masscan --netns {st['scan_ns']} for the sweep)")
+
+
+# --------------------------------------------------------------------------------------------------------
 # canary and tiny listeners
 
 

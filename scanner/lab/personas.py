@@ -237,13 +237,16 @@ def _oep_http() -> Persona:
         name="open-ethereum-pool-http", port=8888, kind="http",
         source="recorded from open-ethereum-pool sammy007 bcfc0eb0, HTTP getwork proxy (Go net/http): "
                "tests/transcripts/recorded/open-ethereum-pool.jsonl port 8888",
-        expect=expect(None, None, None, None, None, "http"),
-        notes="the getwork proxy only answers POST /<address>/<worker>; poolscan's GET / and POST / get Go's "
-              "404 page, so nothing here says 'pool' (can't tell).",
+        expect=expect(True, "getwork", "open-ethereum-pool", None, "ethash"),
+        notes="the getwork proxy only answers POST /<address>/<worker> (proxy/proxy.go routes "
+              "/{login:0x[0-9a-fA-F]{40}}/{id:[0-9a-zA-Z-_]{1,8}}); GET / and POST / get Go's 404 page. "
+              "poolscan's getwork probe posts to /<burn address>/poolscan.",
         non_http=Rule(lines=received_lines(p1), close_after=True, source=rec_source(sw, p1)),
         routes=[
-            Route(method="POST", path="/0xb85150eb365e7df0941f0cf08235f987ba91506a/rig1",
-                  response=_http_response(post_ok), source=rec_source(sw, post_ok) + recon),
+            Route(method="POST", path=r"re:/0x[0-9a-fA-F]{40}(/[0-9a-zA-Z_-]{1,8})?",
+                  response=_http_response(post_ok),
+                  source=rec_source(sw, post_ok) + recon + "; any address/worker path answers alike "
+                         "(sammy007/open-ethereum-pool proxy/proxy.go Start: mux routes with path parameters)"),
             Route(method="POST", response=_http_response(post), source=rec_source(sw, post) + recon),
             Route(method="*", response=_http_response(get), source=rec_source(sw, get) + recon),
         ],

@@ -31,12 +31,15 @@ from scanner.transport.limits import Limits
 class Step:
     """What the transport does next: write ``send`` (may be empty), then wait up to ``wait`` seconds for
     data, unless ``done``. ``error`` is set when the dialogue ends because the peer broke a bound or the
-    protocol (the transport maps it to a status)."""
+    protocol (the transport maps it to a status). ``optional`` marks a step that only gathers extra evidence
+    (the unknown-method question): the transport skips it, ending the dialogue, when the engine says the
+    verdict is already confident."""
 
     send: bytes = b""
     wait: float = 0.0
     done: bool = False
     error: str | None = None
+    optional: bool = False
 
 
 DONE = Step(done=True)
@@ -102,7 +105,7 @@ class LineDialogue(Dialogue):
     def _merge(a: Step | None, b: Step) -> Step:
         if a is None:
             return b
-        return Step(send=a.send + b.send, wait=b.wait, done=b.done, error=b.error)
+        return Step(send=a.send + b.send, wait=b.wait, done=b.done, error=b.error, optional=a.optional and b.optional)
 
     # -- for subclasses -------------------------------------------------------------------------------
     def current_wait(self) -> float:
@@ -169,7 +172,7 @@ class Stratum1Dialogue(LineDialogue):
         if self.fast:
             return DONE
         self.state = "unknown"
-        return Step(send=jsonrpc.encode("mining.poolscan", [], 4), wait=self.limits.idle_s)
+        return Step(send=jsonrpc.encode("mining.poolscan", [], 4), wait=self.limits.idle_s, optional=True)
 
     def on_message(self, msg: jsonrpc.Message) -> Step:
         if isinstance(msg, jsonrpc.Malformed):
@@ -326,7 +329,7 @@ class CryptoNoteDialogue(LineDialogue):
             if self.fast:
                 return DONE
             self.state = "unknown"
-            return Step(send=jsonrpc.encode("poolscan", {}, 2, jsonrpc=True), wait=self.limits.idle_s)
+            return Step(send=jsonrpc.encode("poolscan", {}, 2, jsonrpc=True), wait=self.limits.idle_s, optional=True)
         if self.state == "unknown" and self.replies_to(msg, 2):
             return DONE
         return Step(wait=self.current_wait())
@@ -361,11 +364,14 @@ class HttpDialogue(Dialogue):
     def body(self) -> bytes:
         return b""
 
+    def path(self) -> str:
+        return "/"
+
     def start(self) -> Step:
         host = f"[{self.host}]" if ":" in self.host else self.host
         body = self.body()
         head = (
-            f"{self.method} / HTTP/1.1\r\nHost: {host}:{self.port}\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"{self.method} {self.path()} HTTP/1.1\r\nHost: {host}:{self.port}\r\nUser-Agent: {USER_AGENT}\r\n"
             f"Accept: */*\r\nConnection: close\r\n"
         )
         if body:
@@ -386,12 +392,16 @@ class HttpDialogue(Dialogue):
 
 
 class GetworkDialogue(HttpDialogue):
-    """HTTP JSON-RPC ``eth_getWork`` (POST /): an open-ethereum-pool getwork proxy answers
-    ``[header, seed, boundary]`` (``proxy/proxy.go``); so does any Ethereum node with mining on (case C33),
-    which the ``web3`` probe tells apart."""
+    """HTTP JSON-RPC ``eth_getWork`` posted to ``/<burn address>/poolscan``: an open-ethereum-pool getwork
+    proxy routes only ``/{login:0x[0-9a-fA-F]{40}}/{id}`` and answers ``[header, seed, boundary]`` there
+    (``sammy007/open-ethereum-pool proxy/proxy.go``; ``GET /`` and ``POST /`` get Go's 404 page). An Ethereum
+    node with mining on answers the same triple (case C33); the ``web3`` probe (``POST /``) tells it apart."""
 
     probe_id = "getwork"
     method = "POST"
+
+    def path(self) -> str:
+        return f"/{ETH_BURN_ADDRESS}/poolscan"
 
     def body(self) -> bytes:
         return b'{"id":1,"jsonrpc":"2.0","method":"eth_getWork","params":[]}'
@@ -402,6 +412,9 @@ class Web3Dialogue(GetworkDialogue):
     geth's "does not exist/is not available"; pools' getwork proxies do not implement it (case C33)."""
 
     probe_id = "web3"
+
+    def path(self) -> str:
+        return "/"
 
     def body(self) -> bytes:
         return b'{"id":1,"jsonrpc":"2.0","method":"web3_clientVersion","params":[]}'

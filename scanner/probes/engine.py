@@ -175,10 +175,15 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
     done_ids: set[tuple[str, bool]] = set()
     tls_started = False
 
+    def enough(partial: Transcript) -> bool:
+        # Before an evidence-only step (the unknown-method question): stop if what we have is conclusive.
+        return is_confident(classify([*transcripts, partial], fps))
+
     async def run(spec: ProbeSpec, tls: bool) -> Transcript:
         dialogue = DIALOGUES[spec.dialogue](options.limits, host=ip, port=port, fast=options.fast)
         done_ids.add((spec.id, tls))
-        return await run_dialogue(ip, port, dialogue, options.limits, tls=tls, server_name=server_name)
+        return await run_dialogue(ip, port, dialogue, options.limits, tls=tls, server_name=server_name,
+                                  enough=enough)
 
     phases = sorted({s.phase for s in specs} | {99})
     for phase in phases:
@@ -201,12 +206,31 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
         batch = [(s, tls) for s, tls in batch if (s.id, tls) not in done_ids]
         if not batch:
             continue
-        transcripts += await asyncio.gather(*(run(s, tls) for s, tls in batch))
-        if not any(t.status.connected for t in transcripts):
-            break  # closed or filtered: nothing to talk to
-        verdict = classify(transcripts, fps)
-        if is_confident(verdict):
-            break
+        # Probes of a phase run at once; as soon as the verdict is confident the others are cancelled (a
+        # pool that answered its own dialect in milliseconds does not wait for another probe's silence).
+        # The probe that speaks the verdict's own protocol is always awaited: its job carries the coin and algo.
+        tasks = {asyncio.ensure_future(run(s, tls)): s.id for s, tls in batch}
+        pending = set(tasks)
+        confident = False
+        try:
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                transcripts += [f.result() for f in finished]
+                if any(t.status.connected for t in transcripts):
+                    verdict = classify(transcripts, fps)
+                    if is_confident(verdict):
+                        confident = True
+                        own = {f for f in pending if tasks[f] == verdict.protocol}
+                        for f in pending - own:
+                            f.cancel()
+                        pending = own
+        finally:
+            for f in pending:
+                f.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if confident or not any(t.status.connected for t in transcripts):
+            break  # conclusive, or closed/filtered: nothing (more) to talk to
     if transcripts and verdict == Verdict():
         verdict = classify(transcripts, fps)
     status = summarise_status(transcripts)

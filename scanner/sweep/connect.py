@@ -12,7 +12,9 @@ Limits (all bounded):
 
 Only addresses that the :class:`~scanner.targets.TargetSet` yields are tried (exclusions are already
 subtracted) and each address is re-checked against ``targets.exclusions`` just before the connect, so an
-excluded address never gets a SYN from this engine.
+excluded address never gets a SYN from this engine. Addresses of a namespace lab that is up are refused
+unless this process runs inside that lab's scanner namespace
+(:func:`scanner.lab.netns.check_socket_scope`): from the root namespace they would be routed out.
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ async def connect_sweep(targets: TargetSet, ports: Sequence[int], *, rate: float
     Memory is bounded: probes are drawn lazily from ``targets.probes()``, at most ``concurrency`` tasks
     exist, and results pass through a queue of ``queue_size``. Closing the generator cancels the rest.
     """
+    from scanner.lab.netns import check_socket_scope
+
+    # lab addresses only from inside the lab's scanner namespace (else they would be routed out)
+    check_socket_scope(targets.ranges + [(ip, ip) for ip, _p in targets.pairs])
     concurrency = _fd_budget(concurrency)
     bucket = TokenBucket(rate)
     sem = asyncio.Semaphore(concurrency)
@@ -158,6 +164,9 @@ async def connect_sweep_host(ip: str, ports: Sequence[int], *, timeout: float = 
     """Open ports of one host (an ad hoc ``poolscan probe HOST`` without a port): connect to each port
     with ``timeout`` seconds, ``concurrency`` at once. The caller has already checked ``ip`` against the
     exclusions. Returns the open ports, ascending."""
+    from scanner.lab.netns import check_socket_scope
+
+    check_socket_scope([(ip, ip)])
     sem = asyncio.Semaphore(max(1, _fd_budget(concurrency)))
 
     async def one(p: int) -> int | None:

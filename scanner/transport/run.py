@@ -19,7 +19,7 @@ import socket
 import ssl
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from scanner.model import Exchange, Status, Transcript
 from scanner.probes.dialogue import Dialogue
@@ -98,6 +98,7 @@ async def run_dialogue(
     *,
     tls: bool = False,
     server_name: str | None = None,
+    enough: Callable[[Transcript], bool] | None = None,
 ) -> Transcript:
     """Run ``dialogue`` against ``ip:port`` and return its transcript.
 
@@ -107,6 +108,9 @@ async def run_dialogue(
       limits: seconds and bytes bounds (:class:`~scanner.transport.limits.Limits`).
       tls: wrap the connection in TLS (certificate recorded in ``tls_info``, never verified).
       server_name: SNI to send in TLS, when a name is known.
+      enough: called with the partial transcript before an ``optional`` step (one that only gathers extra
+        evidence); when it returns True the step is skipped and the dialogue ends (the engine passes "the
+        verdict is already confident").
 
     Returns a :class:`~scanner.model.Transcript`; never raises for peer behaviour (only
     ``asyncio.CancelledError`` propagates, so Ctrl-C still stops a run).
@@ -166,6 +170,8 @@ async def run_dialogue(
     try:
         step = dialogue.start()
         while True:
+            if step.optional and enough is not None and enough(finish()):
+                break
             if step.send:
                 writer.write(step.send)
                 record("send", step.send, t_conn)

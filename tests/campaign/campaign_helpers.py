@@ -150,3 +150,16 @@ def stored_verdicts(db: Path) -> int:
         return query(db, "SELECT count(*) FROM verdicts")[0][0]
     except sqlite3.OperationalError:
         return 0
+
+
+def run_inproc(cfg: Path, **kwargs: Any) -> tuple[Any, list[str]]:
+    """Run a campaign in this process (the library, as the CLI calls it); returns (RunOutcome, log lines).
+    Cheaper than the CLI: the fingerprints stay loaded between tests."""
+    from scanner.campaign import run_campaign
+    from scanner.config import load_campaign
+
+    lines: list[str] = []
+    kwargs.setdefault("display", "log")
+    kwargs.setdefault("progress_interval", 0.2)
+    out = run_campaign(load_campaign(cfg), echo=lines.append, **kwargs)
+    return out, lines

@@ -131,6 +131,7 @@ BAD = [
     ("[reports]\nx = 1\n", "8: [reports]: unknown table (expected one of: name, description, targets, ports, "
                            "exclusions, sweep, probe, enrich, store, exports)"),
     ('[store]\ndb = ""\n', '9: [store] db: must be a file path, got ""'),
+    ('[exports]\npush = "http://x/"\n', '9: [exports] push: must be a table ([exports.push]), got "http://x/"'),
     ('[exports.pushh]\nx = 1\n', "8: [exports.pushh]: unknown table (expected one of: formats, out_dir, delta_only, "
                                   "report, history, push)"),
     ('[sweep]\nrate = 5\n[sweep.x]\n', "10: [sweep.x]: unknown table (expected one of: engine, rate, seed, shards, "
@@ -166,6 +167,8 @@ def test_bad_values_name_file_line_table_key(tmp_path, extra, expected):
      '5: [ports] named: unknown port list (known: pool, pools), got "web"'),
     ('name = "a"\n[targets]\nfiles = ["missing.txt"]\n[ports]\nnamed = ["pool"]\n',
      "3: [targets] files: file not found: {dir}/missing.txt"),
+    ('name = "a"\nsweep = 5\n[targets]\ncidrs = ["127.0.0.1"]\n[ports]\nexplicit = [1]\n[exclusions]\n'
+     'allow_reserved = true\n', "2: sweep: must be a table ([sweep]), got 5"),
     ('name = "a"\n[targets\ncidrs = 1\n', "2: invalid TOML: "),
     ('name = "a"\nname = "b"\n', "2: invalid TOML: "),
 ])

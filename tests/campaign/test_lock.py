@@ -8,10 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from campaign_helpers import wait_for
 
 from scanner.campaign import CampaignLock, CampaignLocked, lock_path, read_lock
 from scanner.errors import RunError

@@ -10,13 +10,14 @@ import signal
 import time
 
 import pytest
-from campaign_helpers import poolscan, query, spawn_poolscan, stored_verdicts, wait_for, write_campaign
+from campaign_helpers import poolscan, query, run_inproc, spawn_poolscan, stored_verdicts, wait_for, write_campaign
 
 
-def run_json(cfg, *extra):
-    r = poolscan("campaign", "run", str(cfg), "--json", "--progress", "log", "--progress-interval", "0.2", *extra)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+def run_json(cfg, **kw):
+    """One run in this process; the outcome as the CLI's --json prints it, and the log lines."""
+    out, lines = run_inproc(cfg, **kw)
+    assert out.exit_code == 0, (out.error, out.post_errors)
+    return json.loads(json.dumps(out.to_dict())), "\n".join(lines)
 
 
 def jsonl_endpoints(path):
@@ -33,6 +34,7 @@ def test_two_nights_delta_diff_report(farm, tmp_path):
     farm.stop(later)  # not there on night 1
     ports = [ck, nomp, xmr, web, later]
     cfg = write_campaign(tmp_path, "nights", ports, extra="",
+                         probe="concurrency = 16\nreply_s = 1.0",
                          exports='formats = ["jsonl", "csv", "stix"]\ndelta_only = true')
     cfg.write_text(cfg.read_text().replace('rate = 5000', 'rate = 5000\nseed = 4242'))
     db = tmp_path / "db" / "poolscan.db"
@@ -83,13 +85,16 @@ def test_sigterm_interrupts_then_resume_flag_finishes(farm, tmp_path):
     p = spawn_poolscan("campaign", "run", str(cfg), "--progress", "none")
     try:
         wait_for(lambda: stored_verdicts(db) >= 2, 60, what="results")
+        t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=30)
+        stop_s = time.monotonic() - t0
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     assert p.returncode == 130, err
+    assert stop_s < 10, f"SIGTERM took {stop_s:.1f} s to stop the run"
     (run_id, status), = query(db, "SELECT id, status FROM runs")
     assert status == "interrupted"
     assert err.strip().splitlines()[-1] == (f"poolscan: error: run {run_id} interrupted: the next `poolscan campaign "
@@ -97,7 +102,7 @@ def test_sigterm_interrupts_then_resume_flag_finishes(farm, tmp_path):
     stored = query(db, "SELECT count(*) FROM verdicts")[0][0]
     assert 2 <= stored < 12
     # --new would start another run; --resume RUN names this one explicitly.
-    s, _ = run_json(cfg, "--resume", run_id)
+    s, _ = run_json(cfg, resume=run_id)
     assert s["run_id"] == run_id and s["resumed"] is True and s["status"] == "ok"
     assert s["counts"]["probed"] == 12 and s["counts"]["pools"] == 12
     assert query(db, "SELECT count(*), count(DISTINCT ip || port) FROM verdicts") == [(12, 12)]

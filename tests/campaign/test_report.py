@@ -5,13 +5,11 @@ counts, chart of pools per run), and every server-supplied string escaped — ch
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from campaign_helpers import poolscan
@@ -165,3 +163,16 @@ def test_cli_report_command(nights, tmp_path):
     assert f"run {r2}" in page and 'data-endpoint="127.0.0.1:4444"' in page
     bad = poolscan("campaign", "report", "nope", "--db", str(tmp_path / "p.db"), "--out", str(out))
     assert bad.returncode == 2 and "run 'nope' not found" in bad.stderr
+
+
+def test_report_of_an_empty_first_run(tmp_path):
+    store = Store.open(tmp_path / "e.db")
+    run = add_run(store, "quiet", [pool("127.0.0.1", 8080, is_pool=False)])
+    page = write_report(store, run, tmp_path / "e.html").read_text()
+    tags = parse(page)
+    assert '<h2 class="new">New pools (0)</h2><p class="muted">None.</p>' in page
+    assert "no earlier finished run" in page
+    bars = re.findall(r'<g class="run" data-run="[^"]+" data-pools="(\d+)" data-new="(\d+)"', page)
+    assert bars == [("0", "0")]
+    assert "script" not in [t for t, _ in tags.tags]
+    store.close()

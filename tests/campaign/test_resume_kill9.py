@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from campaign_helpers import poolscan, query, spawn_poolscan, stored_verdicts, wait_for, write_campaign
+from campaign_helpers import poolscan, query, run_inproc, spawn_poolscan, stored_verdicts, wait_for, write_campaign
 
 N_POOLS = 40
 DELAY_S = 0.4  # each listener waits this long before answering: the run takes several seconds
@@ -92,3 +92,60 @@ def test_kill9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(farm, tm
     assert (tmp_path / "out" / "latest").resolve() == out.resolve()
     # The lock was released: the lock file is empty again.
     assert (tmp_path / "db" / "poolscan.db.killme.lock").read_text() == ""
+
+
+def _run_rows(db):
+    try:
+        return query(db, "SELECT id, status, seed FROM runs")
+    except Exception:
+        return []
+
+
+@pytest.mark.slow
+def test_kill9_right_after_the_run_starts(farm, tmp_path):
+    """Killed before any result was stored (during the sweep / first probes): the rerun finishes it."""
+    ports = [farm.add("ckpool", delay_s=0.3) for _ in range(6)]
+    cfg = write_campaign(tmp_path, "early", ports, probe="concurrency = 2\nfast = true")
+    db = tmp_path / "db" / "poolscan.db"
+    p = spawn_poolscan("campaign", "run", str(cfg), "--progress", "none")
+    try:
+        (run_id, status, seed), = wait_for(lambda: _run_rows(db), 60, step=0.01, what="the run row")
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert stored_verdicts(db) < 6
+    out, _ = run_inproc(cfg)
+    assert (out.run_id, out.resumed, out.seed, out.counts["pools"], out.exit_code) == (run_id, True, seed, 6, 0)
+    assert query(db, "SELECT count(*), count(DISTINCT ip || ':' || port) FROM verdicts") == [(6, 6)]
+    assert query(db, "SELECT status FROM runs") == [("ok",)]
+
+
+@pytest.mark.slow
+def test_killed_after_the_last_result_but_before_finishing(farm, tmp_path):
+    """The state a kill -9 during the exports/report leaves (every result stored, status still running,
+    no report): the rerun resumes the run, probes nothing again, and writes the exports and the report."""
+    ports = [farm.add("ckpool") for _ in range(3)]
+    cfg = write_campaign(tmp_path, "late", ports)
+    db = tmp_path / "db" / "poolscan.db"
+    first, _ = run_inproc(cfg)
+    assert first.exit_code == 0
+    run_id = first.run_id
+    import shutil
+    import sqlite3
+
+    shutil.rmtree(tmp_path / "out")
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", (run_id,))
+    con.close()
+    saved = query(db, "SELECT id, saved_at FROM verdicts ORDER BY id")
+    again, log = run_inproc(cfg)
+    assert again.exit_code == 0 and again.run_id == run_id and again.resumed is True
+    assert again.counts["session"]["skipped"] == 3 and again.counts["session"]["probed"] == 0
+    assert any(line.startswith(f"poolscan: resuming run {run_id} of campaign late") for line in log)
+    assert query(db, "SELECT id, saved_at FROM verdicts ORDER BY id") == saved
+    assert (tmp_path / "out" / run_id / "report.html").is_file()
+    assert len((tmp_path / "out" / run_id / "pools.jsonl").read_text().splitlines()) == 3

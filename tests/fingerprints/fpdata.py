@@ -243,6 +243,13 @@ SYNTHETIC: dict[str, list[Transcript]] = {
     # ZIP 301 subscribe reply [session, nonce1] (z-nomp form [null, "<8hex>"]).
     "zcash-subscribe": _t("stratum1", [S1_CONFIGURE, S1_SUBSCRIBE],
                           ['{"id":1,"result":null,"error":[20,"Not supported.",null]}\n{"id":2,"result":[null,"81000001"],"error":null}\n']),
+    # s-nomp Equihash job: ZIP 301 layout + algoNK and persString (protocols.md §1.8).
+    "snomp-equihash-job": _t("stratum1", [S1_SUBSCRIBE, S1_AUTHORIZE], [
+        '{"id":2,"result":[null,"a1b2c3d4"],"error":null}\n{"id":3,"result":true,"error":null}\n',
+        '{"id":null,"method":"mining.set_target","params":["0007ffff00000000000000000000000000000000000000000000000000000000"]}\n',
+        json.dumps({"id": None, "method": "mining.notify", "params": [
+            "1", "04000000", "ab" * 32, "cd" * 32, "ef" * 32, "5e8a9b00", "1c0a1b2c", True, "200_9", "ZcashPoW"]},
+            separators=(",", ":")) + "\n"]),
     # s-nomp answer to mining.extranonce.subscribe (protocols.md §1.6).
     "snomp-extranonce": _t("stratum1", ['{"id":5,"method":"mining.extranonce.subscribe","params":[]}\n'],
                            ['{"id":5,"result":false,"error":[20,"Not supported.",null]}\n']),

@@ -74,3 +74,13 @@ def test_open_ethereum_pool_http_proxy() -> None:
 def test_pool_apis_are_http_not_pools(software: str, port: int) -> None:
     v = _v(software, port)
     assert (v.is_pool, v.label) == (False, "http")
+
+
+def test_port_convention_is_evidence_only() -> None:
+    v = _v("ckpool", 3333)
+    assert any(e.startswith("coins.port: port 3333") for e in v.evidence)
+    from scanner.fingerprint import load_fingerprints
+    from scanner.model import Status, Transcript
+    silent = Transcript(ip="192.0.2.1", port=3333, probe="stratum1", status=Status.CLOSED, closed_by_peer=True)
+    w = classify([silent], load_fingerprints())
+    assert (w.is_pool, w.protocol, w.software, w.algo) == (None, None, None, None)

@@ -113,12 +113,14 @@ def test_tls_certificate_and_login(lab):
 
 def test_framing_variants(lab):
     res = asyncio.run(exchange("127.0.0.1", lab.port("nomp-chunked"), [L.STRATUM1_B], idle_s=0.3))
-    assert len(res.chunks) > 10 and all(len(c) <= 7 for _, c in res.chunks)
+    # 7-byte writes 2 ms apart: the client sees several reads (the kernel may merge some under load)
+    assert len(res.chunks) >= 2
     assert res.data.startswith(b'{"id":2,"result":[[["mining.set_difficulty","deadbeefcafebabe')
     res = asyncio.run(exchange("127.0.0.1", lab.port("cryptonote-nofinalnl"), [L.CRYPTONOTE_UNKNOWN]))
     assert res.data == b'{"id":2,"jsonrpc":"2.0","error":{"code":-1,"message":"Invalid method"}}'
     res = asyncio.run(exchange("127.0.0.1", lab.port("ckpool-split-lines"), [L.STRATUM1_B], idle_s=0.3))
-    assert len(res.chunks) == 3 and all(c.endswith(b"\n") for _, c in res.chunks)
+    assert len(res.chunks) >= 2 and all(c.endswith(b"\n") for _, c in res.chunks)
+    assert res.data.count(b"\n") == 3
 
 
 def test_case_persona_expectations_agree_with_expected_yaml():
@@ -181,12 +183,15 @@ def test_serve_cli_rejects_unknown_persona():
 
 
 def _free_base(n: int = 3) -> int:
-    for base in range(41000, 60000, 97):
+    """A run of ``n`` ports free on 127.0.0.1 and 127.0.0.2, below the ephemeral range (32768-60999) that
+    the session's client sockets (and their TIME_WAIT states) occupy; SO_REUSEADDR as the lab sets it."""
+    for base in range(21000, 32000, 37):
         socks = []
         try:
             for i in range(n):
                 for host in ("127.0.0.1", "127.0.0.2"):
                     s = socket.socket()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     s.bind((host, base + i))
                     socks.append(s)
             return base

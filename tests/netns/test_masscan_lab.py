@@ -239,6 +239,54 @@ def test_refuses_targets_outside_the_lab_subnet(lab):
         sweep_list(t, [3333], rate=100, netns=lab["scan_ns"])
 
 
+def test_connect_sweep_refuses_lab_addresses_outside_the_lab_namespace(lab):
+    """From the root namespace 10.77.224.x would follow the default route to the real network, so the connect
+    engine refuses lab addresses anywhere but in the lab's scanner namespace. Checked from a namespace of its
+    own with nothing but a down `lo` (so even a broken check could not send a packet anywhere)."""
+    iso = f"{NAME}-iso"
+    subprocess.run(["ip", "netns", "add", iso], check=True)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", iso, sys.executable, "-m", "scanner", "sweep", "--targets",
+                            f"{lab['hosts'][0]}-{lab['hosts'][-1]}", "--allow-reserved", "--ports", "3333",
+                            "--rate", "100", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                           env={**os.environ, "POOLSCAN_NO_INTERNET": "1"})
+    finally:
+        subprocess.run(["ip", "netns", "del", iso], check=True)
+    assert r.returncode == 2 and r.stdout == ""
+    assert f"inside lab {NAME}'s subnet" in r.stderr and f"ip netns exec {lab['scan_ns']}" in r.stderr
+    # and the check itself, in this (root) namespace, without any socket
+    with pytest.raises(UsageError, match="would go to the real network"):
+        netns.check_socket_scope(all_hosts(lab).ranges)
+    netns.check_socket_scope(parse_targets("127.0.0.1", allow_reserved=True).ranges)  # loopback is fine
+
+
+def test_connect_sweep_inside_the_lab_namespace(lab):
+    r = subprocess.run(["ip", "netns", "exec", lab["scan_ns"], sys.executable, "-m", "scanner", "sweep",
+                        "--targets", f"{lab['hosts'][0]}-{lab['hosts'][-1]}", "--allow-reserved",
+                        "--ports", ",".join(map(str, PORTS)), "--rate", "2000", "--timeout", "0.5", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env={**os.environ, "POOLSCAN_NO_INTERNET": "1"})
+    assert r.returncode == 0, r.stderr
+    got = sorted((d["ip"], d["port"]) for d in map(json.loads, r.stdout.splitlines()))
+    assert got == lab["open"]
+
+
+def test_masscan_inside_the_lab_namespace_needs_no_netns_flag(lab):
+    """`ip netns exec <lab>-scan poolscan sweep --engine masscan` (how the demo runs the whole pipeline there)
+    finds the lab by the namespace it runs in."""
+    r = subprocess.run(["ip", "netns", "exec", lab["scan_ns"], sys.executable, "-m", "scanner", "sweep",
+                        "--targets", f"{lab['hosts'][0]}-{lab['hosts'][-1]}", "--allow-reserved",
+                        "--ports", ",".join(map(str, PORTS)), "--engine", "masscan", "--rate", "1000",
+                        "--wait", "1", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env={**os.environ, "POOLSCAN_NO_INTERNET": "1"})
+    assert r.returncode == 0, r.stderr
+    got = sorted((d["ip"], d["port"]) for d in map(json.loads, r.stdout.splitlines()))
+    assert got == lab["open"]
+    summary = json.loads(r.stderr.strip().splitlines()[-1])
+    assert summary["namespace"] == lab["scan_ns"] and summary["canary_seen"] is True
+
+
 def test_production_mode_is_never_started_by_tests():
     with pytest.raises(UsageError, match="POOLSCAN_NO_INTERNET"):
         sweep_list(parse_targets("1.1.1.1"), [3333], rate=100, production=True)

@@ -12,8 +12,6 @@ import pytest
 
 from scanner.probes.engine import ProbeOptions, probe_port
 
-POOLS_AND_NONPOOLS = None  # every non-hostile persona
-
 
 @pytest.fixture(scope="session")
 def replay(lab):

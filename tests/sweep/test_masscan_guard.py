@@ -93,3 +93,29 @@ def test_parse_shards():
     for bad in ("0/4", "5/4", "a/b", "3"):
         with pytest.raises(UsageError, match="1-based"):
             parse_shards(bad)
+
+
+def test_watchdog_ends_the_known_end_of_scan_hang(tmp_path):
+    """masscan 1.3.2's hang (environment.md §1.3) happens about 1 run in 3 without traffic, so it cannot be
+    provoked on demand; this process prints what the hung masscan prints (results, then a status line
+    counting below zero) and, like it, ignores one SIGINT. The runner must keep the results, see the hang,
+    and end it (SIGINT, SIGINT, SIGKILL) well before the hard time limit."""
+    import time
+
+    from scanner.sweep.masscan import _RunOutcome, run_masscan
+
+    script = ("trap '' INT; echo 'Discovered open port 3333/tcp on 10.77.0.10'; "
+              "echo 'Discovered open port 3333/tcp on 10.77.0.10'; "
+              "for w in 1 0 -1 -2 -3 -4 -5 -6 -7 -8 -9; do printf 'rate:  0.00-kpps, 100.00%% done, waiting %s-secs, found=1   \\r' $w >&2; sleep 0.3; done; "
+              "sleep 60")
+    outcome = _RunOutcome()
+
+    async def go():
+        return [r[:2] async for r in run_masscan(["sh", "-c", script], timeout=30, cwd=str(tmp_path),
+                                                 outcome=outcome)]
+
+    t0 = time.monotonic()
+    got = asyncio.run(go())
+    assert got == [("10.77.0.10", 3333), ("10.77.0.10", 3333)]  # de-duplication is the caller's job
+    assert outcome.killed_for == "hang" and outcome.returncode is not None
+    assert time.monotonic() - t0 < 10
