@@ -22,12 +22,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# System packages: masscan, iproute2 (ip netns), ping (keepalive traffic for masscan in the lab).
+# System packages: masscan and libpcap0.8 (masscan loads it at run time; the Debian package does not depend
+# on it), iproute2 (ip netns), ping (keepalive traffic for masscan in the lab).
 # Installed only when running as root and only when missing; without root the loopback lab is used.
 sysdeps:
 ifeq ($(IS_ROOT),yes)
-	@command -v masscan >/dev/null && command -v ip >/dev/null && command -v ping >/dev/null && command -v stdbuf >/dev/null || \
-	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq masscan iproute2 iputils-ping coreutils >/dev/null; }
+	@command -v masscan >/dev/null && command -v ip >/dev/null && command -v ping >/dev/null && command -v stdbuf >/dev/null \
+	  && ldconfig -p | grep -q 'libpcap.so.0.8' || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      masscan libpcap0.8 iproute2 iputils-ping coreutils >/dev/null; }
 else
 	@echo "not root: skipping masscan/iproute2 install (the loopback lab and the connect sweep are used)"
 endif

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, AsyncIterable, AsyncIterator, Callable
 
@@ -44,7 +44,11 @@ class Counters:
         }
 
 
-async def _safe_probe(op: OpenPort, options: ProbeOptions) -> ProbeResult:
+async def _safe_probe(op: OpenPort, options: ProbeOptions,
+                      is_tarpit: Callable[[str], bool] | None = None) -> ProbeResult:
+    if is_tarpit is not None and is_tarpit(op.ip):
+        # A host answering SYN on every port: one light probe (stratum1, fast mode) instead of the full plan.
+        options = replace(options, only=("stratum1",), fast=True, tls="never")
     try:
         return await probe_port(op.ip, op.port, options)
     except asyncio.CancelledError:
@@ -55,11 +59,13 @@ async def _safe_probe(op: OpenPort, options: ProbeOptions) -> ProbeResult:
 
 
 async def probe_stage(open_ports: AsyncIterable[OpenPort], options: ProbeOptions, *, concurrency: int = 200,
-                      counters: Counters | None = None) -> AsyncIterator[ProbeResult]:
+                      counters: Counters | None = None,
+                      is_tarpit: Callable[[str], bool] | None = None) -> AsyncIterator[ProbeResult]:
     """Probe every open port as it arrives, ``concurrency`` ports at a time; yield results as they finish.
 
     Memory is bounded by ``concurrency`` (the input queue holds at most ``2 * concurrency`` open ports).
-    Results come out in completion order, not input order.
+    Results come out in completion order, not input order. Hosts for which ``is_tarpit(ip)`` is True (the
+    sweep's :class:`scanner.sweep.TarpitGuard`) get one light probe instead of the whole plan.
     """
     counters = counters or Counters()
     inq: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * concurrency)
@@ -81,7 +87,7 @@ async def probe_stage(open_ports: AsyncIterable[OpenPort], options: ProbeOptions
             if op is _END:
                 await outq.put(_END)
                 return
-            await outq.put(await _safe_probe(op, options))
+            await outq.put(await _safe_probe(op, options, is_tarpit))
 
     tasks = [asyncio.create_task(feed())] + [asyncio.create_task(work()) for _ in range(concurrency)]
     finished = 0
@@ -117,8 +123,6 @@ async def enrich_stage(results: AsyncIterable[ProbeResult], enrich_options: Any 
         async for r in results:
             yield r
         return
-    from dataclasses import replace
-
     from scanner.enrich import enrich
 
     async for r in results:
@@ -166,6 +170,7 @@ async def run_scan(
     enrich_options: Any | None = None,
     counters: Counters | None = None,
     on_result: Callable[[ProbeResult], None] | None = None,
+    is_tarpit: Callable[[str], bool] | None = None,
 ) -> Counters:
     """Run probe -> classify -> enrich -> store over a stream of open ports, for run ``run_id`` of ``store``
     (a :class:`scanner.store.Store`). Returns the counters. Resumable: ports already stored for the run are
@@ -179,7 +184,7 @@ async def run_scan(
             yield op
 
     stream = probe_stage(recorded(skip_done(open_ports, done, counters)), probe_options,
-                         concurrency=concurrency, counters=counters)
+                         concurrency=concurrency, counters=counters, is_tarpit=is_tarpit)
     async for result in enrich_stage(stream, enrich_options):
         store.save_result(run_id, result)
         if on_result is not None:

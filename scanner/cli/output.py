@@ -56,7 +56,7 @@ def results_table(results: Iterable[ProbeResult], *, evidence: bool = True, titl
             escape(r.status.value),
             _pool_cell(v.is_pool),
             _s(v.protocol),
-            _s(v.software),
+            _s(v.software) if v.software or not v.label else f"[dim]({_s(v.label)})[/]",
             _s(v.coin),
             _s(v.algo),
             f"{v.confidence:.2f}",

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from scanner.cli import cli, fail
+from scanner.cli import cli
 from scanner.cli.output import print_json_line, results_table, stderr, stdout
 from scanner.errors import UsageError
 from scanner.model import ProbeResult
@@ -60,8 +60,10 @@ def parse_hostport(spec: str) -> tuple[str, str, int | None]:
 def _check_allowed(ip: str, allow_reserved: bool) -> None:
     """Refuse excluded addresses (IANA special-purpose ranges, user excludes); loopback is always allowed for an
     ad hoc probe (it is this machine)."""
+    from scanner.lab.netns import check_socket_scope
     from scanner.targets import parse_targets
 
+    check_socket_scope([(ip, ip)])  # a lab's addresses exist only inside its namespaces
     addr = ipaddress.ip_address(ip)
     if addr.is_loopback:
         return

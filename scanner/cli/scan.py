@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
 from scanner.cli import cli
@@ -18,6 +19,12 @@ from scanner.model import ProbeResult
 from scanner.pipeline import Counters, run_scan, write_exports
 from scanner.probes.engine import ProbeOptions
 from scanner.transport.limits import Limits
+
+
+def _ranges(targets: Any) -> list[tuple[str, str]]:
+    """(first, last) address strings of every target interval and ip:port pair (for the lab-scope check)."""
+    rs = targets.ranges() if callable(targets.ranges) else targets.ranges
+    return [(str(a), str(b)) for a, b in rs] + [(str(ip), str(ip)) for ip, _ in targets.pairs]
 
 
 def _progress_line(c: Counters, total_hint: int | None) -> Text:
@@ -44,6 +51,19 @@ def _progress_line(c: Counters, total_hint: int | None) -> Text:
               help="Sweep engine: TCP connect (any user) or masscan (root, SYN).")
 @click.option("--rate", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Sweep rate, packets/s.")
+@click.option("--netns", default=None,
+              help="masscan: the lab's scanner namespace (NAME-scan, or 'auto'); inside a lab's scanner "
+                   "namespace it is found by itself.")
+@click.option("--production", is_flag=True,
+              help="masscan on the real network of this machine (your own responsibility; exclusions apply).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="masscan --seed (default: random; saved with the run so it can be reproduced).")
+@click.option("--shards", default=None, help="masscan --shards i/N (1-based; all shards share --seed).")
+@click.option("--passes", type=click.IntRange(1, 5), default=1, show_default=True,
+              help="masscan: sweep this many times, results de-duplicated (recovers SYN-ACKs masscan drops "
+                   "in bursts on dense targets).")
+@click.option("--tarpit-threshold", type=click.IntRange(2, 65535), default=64, show_default=True,
+              help="A host with more open ports than this is flagged as a tarpit and not probed further.")
 @click.option("--concurrency", type=click.IntRange(1, 20000), default=200, show_default=True,
               help="Ports probed at once.")
 @click.option("--fast", is_flag=True, help="Skip the unknown-method steps of the probes.")
@@ -59,7 +79,8 @@ def _progress_line(c: Counters, total_hint: int | None) -> Text:
 @click.option("--json", "as_json", is_flag=True, help="Print every probed port as a JSON line, then a summary line.")
 @click.option("--all", "show_all", is_flag=True, help="Show non-pools and unknowns in the final table too.")
 def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ...], allow_reserved: bool, engine: str,
-         rate: int, concurrency: int, fast: bool, tls: str, timeout_scale: float, db_path: str, out_dir: str,
+         rate: int, netns: str | None, production: bool, seed: int | None, shards: str | None, passes: int, tarpit_threshold: int,
+         concurrency: int, fast: bool, tls: str, timeout_scale: float, db_path: str, out_dir: str,
          resume_run: str | None, enrich: bool, mmdb: tuple[str, ...], as_json: bool, show_all: bool) -> None:
     """Sweep targets for open pool ports, probe them, classify, store and export the pools found.
 
@@ -71,8 +92,12 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
     Example (the embedded lab on loopback):
       poolscan scan --targets 127.0.0.1 --ports 3333,4444,8008 --allow-reserved
     """
+    import random
+
+    from scanner.lab.netns import check_socket_scope
     from scanner.store import Store
-    from scanner.sweep import sweep
+    from scanner.sweep import SweepReport, TarpitGuard, sweep
+    from scanner.sweep.masscan import parse_shards
     from scanner.targets import parse_ports, parse_targets
 
     targets = parse_targets(list(targets_spec), allow_reserved=allow_reserved, extra_excludes=excludes)
@@ -81,10 +106,23 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
         from scanner.errors import UsageError
 
         raise UsageError("no target left after exclusions (reserved/private ranges need --allow-reserved)")
+    # Lab addresses exist only inside the lab's namespaces: from anywhere else they would be routed out.
+    check_socket_scope([(a, b) for a, b in _ranges(targets)])
+    sweep_opts: dict[str, Any] = {}
+    if engine == "masscan":
+        seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+        sweep_opts.update(netns=netns, production=production, seed=seed, shards=parse_shards(shards), passes=passes)
     store = Store.open(db_path)
     args: dict[str, Any] = {"targets": list(targets_spec), "ports": ports_spec, "engine": engine, "rate": rate,
-                            "concurrency": concurrency, "fast": fast, "tls": tls, "allow_reserved": allow_reserved}
-    run_id = store.start_run(kind="scan", args=args, run_id=resume_run)
+                            "concurrency": concurrency, "fast": fast, "tls": tls, "allow_reserved": allow_reserved,
+                            "netns": netns, "production": production, "shards": shards}
+    run_id = store.start_run(kind="scan", args=args, run_id=resume_run, seed=seed)
+    if resume_run:
+        previous = store.get_run(run_id) or {}
+        if engine == "masscan" and previous.get("seed") is not None:
+            sweep_opts["seed"] = int(previous["seed"])  # the same permutation as the interrupted run
+    report = SweepReport()
+    tarpit = TarpitGuard(threshold=tarpit_threshold)
     options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls)
     enrich_options = None
     if enrich:
@@ -104,10 +142,11 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
             found.append(r)
 
     async def go() -> None:
-        open_ports = sweep(targets, ports, engine=engine, rate=rate)
+        open_ports = sweep(targets, ports, engine=engine, rate=rate, report=report, tarpit=tarpit, **sweep_opts)
         main = asyncio.ensure_future(run_scan(open_ports, store=store, run_id=run_id, probe_options=options,
                                               concurrency=concurrency, enrich_options=enrich_options,
-                                              counters=counters, on_result=on_result))
+                                              counters=counters, on_result=on_result,
+                                              is_tarpit=tarpit.is_tarpit))
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGTERM, main.cancel)
@@ -134,7 +173,9 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
         raise
     store.finish_run(run_id, status=status, counts=counters.as_dict())
     exports = write_exports(store, run_id, Path(out_dir))
-    summary = {"run_id": run_id, "status": status, **counters.as_dict(), "db": db_path, "exports": exports}
+    summary = {"run_id": run_id, "status": status, **counters.as_dict(), "db": db_path, "exports": exports,
+               "sweep": report.to_dict()}
+    tarpits = sorted(tarpit.flagged)
     if as_json:
         print_json_line({"summary": summary})
     else:
@@ -147,6 +188,11 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
             f"[bold]{d['pools']} pools[/], {d['not_pools']} not pools, {d['unknown']} unknown "
             f"in {d['elapsed_s']:.1f} s")
         stdout.print(f"results: {db_path}; pools: {exports.get('jsonl')}, {exports.get('csv')}")
+        for w in report.warnings:
+            stderr.print(f"[yellow]sweep: {escape(w)}[/]")
+        if tarpits:
+            stderr.print(f"[yellow]tarpits (more than {tarpit_threshold} open ports, probed lightly): "
+                         f"{escape(', '.join(tarpits[:10]))}[/]")
     if status == "interrupted":
         stderr.print(f"interrupted: resume with  poolscan scan ... --resume {run_id}")
         raise click.exceptions.Exit(130)

@@ -47,6 +47,11 @@ KNOWN_WRONG: dict[str, str] = {
         "software=ckpool: the relayed upstream job (coinb2 tag '\\nckpool') wins over the proxy's own facts: "
         "subscribe result [null, \"bfd00b6b01\", 7], Python-spaced JSON with \"jsonrpc\": \"2.0\" in pushed "
         "notifications, and '-32601 handler `handle_<method>` not found' errors"),
+    "electrumx-ssl": (
+        "label json-rpc instead of electrum on ElectrumX's SSL port: the electrum probe (server.version) has no "
+        "TLS variant, so only the plain-text copy ran there and was closed; inside TLS the other probes got "
+        "e-x's space-padded pushes '{\"jsonrpc\":\"2.0\",\"method\":\"blockchain.relayfee\"' and "
+        "'\"method\":\"blockchain.estimatefee\"' (server-pushed blockchain.* methods = Electrum protocol)"),
 }
 
 

@@ -38,8 +38,11 @@ def test_non_pools_are_not_pools(replay, name):
     assert v.software is None
 
 
-def test_getwork_proxy_is_not_claimed(replay):
-    """open-ethereum-pool's HTTP getwork proxy answers GET / and POST / with Go's 404: nothing pool-like is
-    visible to the agreed probes, so it must not be labelled a pool of some software."""
-    v = replay("open-ethereum-pool-http").verdict
-    assert v.is_pool is not True and v.software is None
+def test_getwork_proxy_is_found_at_the_address_path(replay):
+    """open-ethereum-pool's HTTP getwork proxy answers GET / and POST / with Go's 404, but serves work at
+    /<address>/<worker> (proxy/proxy.go); the getwork probe posts there, so the proxy is found as a pool."""
+    r = replay("open-ethereum-pool-http")
+    v = r.verdict
+    assert (v.is_pool, v.protocol, v.software, v.algo) == (True, "getwork", "open-ethereum-pool", "ethash")
+    getwork = [t for t in r.transcripts if t.probe == "getwork"]
+    assert getwork and getwork[0].sent.startswith(b"POST /0x000000000000000000000000000000000000dEaD/poolscan ")
