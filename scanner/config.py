@@ -7,8 +7,9 @@ documented key by key in ``campaigns/example.toml``; in short::
     [targets]    cidrs = [...], files = [...]            # at least one target item
     [ports]      named = ["pool"], explicit = [3333, "14000-14010"], files = [...]
     [exclusions] files = [...], ranges = [...], allow_reserved = false
-    [sweep]      engine = "connect"|"masscan", rate = 1000, seed = 42, shards = "1/4", netns = "...",
-                 wait_s = 10, connect_timeout_s = 1.5, concurrency = 512
+    [sweep]      engine = "connect"|"masscan", rate = 1000, seed = 42, shards = "1/4", netns = "..." |
+                 production = true, wait_s = 10, passes = 1, connect_timeout_s = 1.5, concurrency = 512,
+                 tarpit_threshold = 64
     [probe]      concurrency = 200, fast = false, tls = "auto"|"always"|"never", timeout_scale = 1.0,
                  connect_s / reply_s / job_s / idle_s / session_s (seconds), max_bytes (bytes)
     [enrich]     enabled = true, mmdb = [...], web = true
@@ -94,7 +95,9 @@ class SweepConfig:
     (masscan's ``--seed``; None = a fresh one per run, saved with the run); ``shards`` ``(i, n)``;
     ``netns`` (masscan only: the project's own namespace) or ``production`` (masscan only: sweep the real
     network from this machine; exactly one of the two with masscan); ``wait_s`` (masscan's ``--wait``, seconds);
-    ``connect_timeout_s`` (connect engine, seconds); ``concurrency`` (connect engine: connects at once)."""
+    ``passes`` (masscan: sweep this many times, results de-duplicated); ``connect_timeout_s`` (connect
+    engine, seconds); ``concurrency`` (connect engine: connects at once); ``tarpit_threshold`` (a host with
+    more open ports is flagged as a tarpit and probed lightly, :class:`scanner.sweep.TarpitGuard`)."""
 
     engine: str = "connect"
     rate: int = 1000
@@ -103,8 +106,10 @@ class SweepConfig:
     netns: str | None = None
     production: bool = False
     wait_s: float | None = None
+    passes: int = 1
     connect_timeout_s: float | None = None
     concurrency: int | None = None
+    tarpit_threshold: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,10 +461,10 @@ def _build(ctx: _Ctx, data: dict[str, Any], digest: str) -> Campaign:
 
     # [sweep]
     sw = _Table(ctx, "sweep", data.get("sweep"), ("engine", "rate", "seed", "shards", "netns", "production", "wait_s",
-                                                  "connect_timeout_s", "concurrency"))
+                                                  "passes", "connect_timeout_s", "concurrency", "tarpit_threshold"))
     engine = sw.string("engine", "connect", choices=ENGINES)
     rate = sw.integer("rate", 1, MAX_RATE, 1000)
-    seed = sw.integer("seed", 0, 2**63 - 1, None)
+    seed = sw.integer("seed", 0, 2**31 - 1, None)
     shards = None
     if sw.has("shards"):
         v = sw.data["shards"]
@@ -479,9 +484,13 @@ def _build(ctx: _Ctx, data: dict[str, Any], digest: str) -> Campaign:
     sweep = SweepConfig(
         engine=engine or "connect", rate=rate or 1000, seed=seed, shards=shards, netns=netns, production=production,
         wait_s=sw.number("wait_s", 0, 600, None, " seconds"),
+        passes=sw.integer("passes", 1, 5, 1) or 1,
         connect_timeout_s=sw.number("connect_timeout_s", 0.05, 60, None, " seconds"),
         concurrency=sw.integer("concurrency", 1, 65535, None),
+        tarpit_threshold=sw.integer("tarpit_threshold", 2, 65535, 64) or 64,
     )
+    if sweep.passes != 1 and engine != "masscan":
+        raise sw.err("passes", 'only applies to engine = "masscan"')
 
     # [probe]
     pr = _Table(ctx, "probe", data.get("probe"), ("concurrency", "fast", "tls", "timeout_scale", "connect_s",

@@ -175,11 +175,11 @@ class _Display:
 
     def __enter__(self) -> "_Display":
         if self.mode == "live":
+            from rich.console import Console
             from rich.live import Live
 
-            from scanner.cli.output import stderr
-
-            self.live = Live(progress_renderable(self.p), console=stderr, refresh_per_second=4, transient=True)
+            self.live = Live(progress_renderable(self.p), console=Console(stderr=True, highlight=False),
+                             refresh_per_second=4, transient=True)
             self.live.__enter__()
         return self
 
@@ -224,6 +224,8 @@ def _sweep_options(campaign: Campaign, seed: int) -> dict[str, Any]:
             opts["production"] = True
         if sw.wait_s is not None:
             opts["wait"] = sw.wait_s
+        if sw.passes != 1:
+            opts["passes"] = sw.passes
     else:
         if sw.shards:
             opts["shard"] = sw.shards
@@ -293,6 +295,10 @@ def run_campaign(campaign: Campaign, *, resume: str | None = None, new: bool = F
     targets = parse_targets(campaign.targets.spec(), allow_reserved=campaign.exclusions.allow_reserved,
                             extra_excludes=campaign.exclusions.ranges, exclude_files=campaign.exclusions.files)
     ports = parse_ports(campaign.ports.spec())
+    from scanner.lab.netns import check_socket_scope
+
+    # A lab's addresses exist only inside its namespaces: from anywhere else they would be routed out.
+    check_socket_scope([(str(a), str(b)) for a, b in targets.ranges] + [(str(ip), str(ip)) for ip, _ in targets.pairs])
     t0 = time.monotonic()
     with CampaignLock(lock_path(campaign.db_path, campaign.name), campaign.name) as lock:
         if lock.stale:
@@ -314,7 +320,7 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
                 display: str, progress_interval: float, echo: Callable[[str], None]) -> RunOutcome:
     from scanner.pipeline import Counters, run_scan
     from scanner.probes.engine import ProbeOptions
-    from scanner.sweep import SweepReport, sweep
+    from scanner.sweep import SweepReport, TarpitGuard, sweep
 
     # Load the fingerprints and the probe plan before the event loop starts: their first load (YAML, JSON
     # Schema validation) takes seconds of CPU, which inside the loop would stall open probe connections
@@ -335,6 +341,7 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
                 else ""))
     counters = Counters()
     report = SweepReport()
+    tarpit = TarpitGuard(threshold=campaign.sweep.tarpit_threshold)
     progress = Progress(campaign=campaign.name, run_id=run_id, total_probes=targets.probe_count(ports),
                         sweep_rate=float(campaign.sweep.rate), counters=counters, sweep_report=report,
                         already_done=len(store.done_targets(run_id)) if resumed else 0)
@@ -348,10 +355,10 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
     async def go() -> None:
         progress.stage = "sweep + probe"
         open_ports = sweep(targets, ports, engine=campaign.sweep.engine, rate=campaign.sweep.rate, report=report,
-                           **_sweep_options(campaign, seed))
+                           tarpit=tarpit, **_sweep_options(campaign, seed))
         main = asyncio.ensure_future(run_scan(open_ports, store=store, run_id=run_id, probe_options=options,
                                               concurrency=campaign.probe.concurrency, enrich_options=enrich_options,
-                                              counters=counters))
+                                              counters=counters, is_tarpit=tarpit.is_tarpit))
         loop = asyncio.get_running_loop()
         stop_at: list[float] = []
 
@@ -394,7 +401,8 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
         status, outcome.error = "failed", f"{type(exc).__name__}: {exc}"
         _write_traceback(out_root / run_id, traceback.format_exc())
     counts = run_counts(store, run_id)
-    counts.update({"session": counters.as_dict(), "sweep": report.to_dict(), "resumed": resumed})
+    counts.update({"session": counters.as_dict(), "sweep": report.to_dict(), "resumed": resumed,
+                   "tarpits": sorted(tarpit.flagged)})
     outcome.counts = counts
     if status != "ok":
         store.finish_run(run_id, status=status, counts=counts)

@@ -16,7 +16,7 @@ from scanner import __version__
 from scanner.errors import PoolscanError
 
 # Modules that add commands to the group; a missing one (feature not installed yet) is skipped.
-COMMAND_MODULES = ("probe", "scan", "sweep", "lab", "classify", "export", "campaign", "db")
+COMMAND_MODULES = ("probe", "scan", "sweep", "lab", "classify", "export", "campaign", "db")  # classify adds unknowns
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -54,19 +54,78 @@ def reclassify(result: ProbeResult, fps: Any) -> tuple[ProbeResult, dict[str, li
     return new, changes(result.verdict, v)
 
 
+def _open_store(db: str) -> Any:
+    from scanner.store import Store
+
+    if not Path(db).is_file():
+        raise UsageError(f"{db}: no such database (run poolscan scan first, or give --db)")
+    return Store.open(db, create=False)
+
+
+def _store_results(store: Any, run: str | None) -> Iterator[tuple[str, ProbeResult]]:
+    runs = [run] if run else [r["id"] for r in store.runs()]
+    for run_id in runs:
+        if store.get_run(run_id) is None:
+            raise UsageError(f"--run: no run {run_id!r} in the database")
+        for r in list(store.results(run_id)):  # one run at a time; frees the read cursor before any write
+            yield run_id, r
+
+
+def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: bool) -> None:
+    store = _open_store(db)
+    total = changed = 0
+    pending: list[tuple[str, ProbeResult]] = []
+
+    def flush() -> None:
+        # Written after the read cursor is done: SQLite refuses schema probes while a SELECT is open.
+        if not dry_run:
+            for run_id, new in pending:
+                store.save_result(run_id, new)  # idempotent upsert: the verdict row and the pools follow
+        pending.clear()
+
+    for run_id, rec in _store_results(store, run):
+        total += 1
+        new, diff = reclassify(rec, fps)
+        if not diff:
+            continue
+        changed += 1
+        pending.append((run_id, new))
+        if as_json:
+            click.echo(dumps({"run": run_id, "ip": rec.ip, "port": rec.port, "changed": diff}))
+        else:
+            parts = ", ".join(f"{k}: {preview(a, 40)} -> {preview(b, 40)}" for k, (a, b) in diff.items())
+            click.echo(f"{run_id} {preview(rec.ip, 64)}:{rec.port}  {parts}")
+    flush()
+    if not as_json:
+        verb = "would change" if dry_run else "changed"
+        click.echo(f"{total} stored results, {changed} {verb} (fingerprints {fps.version})")
+
+
 @cli.command("classify")
-@click.argument("source", metavar="FILE.jsonl|-")
+@click.argument("source", metavar="[FILE.jsonl|-]", required=False)
+@click.option("--db", default=None, type=click.Path(dir_okay=False),
+              help="Re-label the transcripts stored in this SQLite store instead of a file (updates verdicts "
+                   "and pools).")
+@click.option("--run", "run", default=None, help="With --db: only this run (default: every run).")
+@click.option("--dry-run", is_flag=True, help="With --db: report what would change, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Write every record as a ProbeResult JSON line with the new verdict and 'changed'.")
 @click.option("--fingerprints", "fp_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Fingerprint directory (default: the repository's fingerprints/).")
-def classify_command(source: str, as_json: bool, fp_dir: Path | None) -> None:
+def classify_command(source: str | None, db: str | None, run: str | None, dry_run: bool, as_json: bool,
+                     fp_dir: Path | None) -> None:
     """Re-label stored probe results with the current fingerprints (no packet is sent).
 
     \b
     FILE.jsonl holds ProbeResult lines from `poolscan probe --json --transcripts`; `-` reads stdin.
+    --db PATH re-labels the transcripts of a store (all runs, or --run RUN) and updates it.
     Prints what changed (ip:port, field: old -> new); --json writes the updated records.
     """
     fps = load_fingerprints(fp_dir)
+    if (source is None) == (db is None):
+        raise UsageError("give either FILE.jsonl (or -) or --db PATH")
+    if db is not None:
+        _classify_db(db, run, fps, as_json, dry_run)
+        return
     if source == "-":
         fh: IO[str] = sys.stdin
         name = "<stdin>"
@@ -94,3 +153,44 @@ def classify_command(source: str, as_json: bool, fp_dir: Path | None) -> None:
             fh.close()
     if not as_json:
         click.echo(f"{total} records, {changed} changed (fingerprints {fps.version})")
+
+
+@cli.command("unknowns")
+@click.argument("source", metavar="[FILE.jsonl|-]", required=False)
+@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Read the results of a SQLite store.")
+@click.option("--run", "run", default=None, help="With --db: only this run.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per group.")
+@click.option("--fingerprints", "fp_dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def unknowns_command(source: str | None, db: str | None, run: str | None, as_json: bool, fp_dir: Path | None) -> None:
+    """List services that answered but match no software rule, grouped by the shape of their replies.
+
+    \b
+    Each group: how many, example ip:ports, and the reply shape per probe (JSON keys kept, values
+    abstracted) — the material for a new fingerprint in fingerprints/software/.
+    """
+    from scanner.fingerprint.unknowns import group_unknowns
+
+    fps = load_fingerprints(fp_dir)
+    if (source is None) == (db is None):
+        raise UsageError("give either FILE.jsonl (or -) or --db PATH")
+    if db is not None:
+        results = (reclassify(r, fps)[0] for _, r in _store_results(_open_store(db), run))
+    else:
+        fh = sys.stdin if source == "-" else None
+        if fh is None:
+            p = Path(source)
+            if not p.is_file():
+                raise UsageError(f"{source}: no such file")
+            fh = p.open(encoding="utf-8", errors="replace")
+        results = (reclassify(r, fps)[0] for _, r in _records(fh, source))
+    groups = group_unknowns(results)
+    for g in groups:
+        if as_json:
+            click.echo(dumps(g.to_dict()))
+            continue
+        click.echo(f"{g.count} x  is_pool={'/'.join(map(str, sorted(g.is_pool, key=str)))}  "
+                   f"e.g. {', '.join(preview(e, 64) for e in g.examples)}")
+        for s in g.shape:
+            click.echo(f"    {preview(s, 200)}")
+    if not as_json:
+        click.echo(f"{sum(g.count for g in groups)} unknown results in {len(groups)} shapes")

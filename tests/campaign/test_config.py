@@ -68,6 +68,8 @@ rate = 20000
 seed = 77
 shards = "2/3"
 wait_s = 5
+passes = 2
+tarpit_threshold = 10
 [probe]
 concurrency = 50
 fast = true
@@ -93,7 +95,7 @@ password_env = "TAXII_PASS"
 """))
     assert c.targets.files == (str(tmp_path / "t.txt"),)
     assert c.sweep == c.sweep.__class__(engine="masscan", rate=20000, seed=77, shards=(2, 3), netns="poolscan-lab",
-                                        production=False, wait_s=5.0)
+                                        production=False, wait_s=5.0, passes=2, tarpit_threshold=10)
     lim = c.probe.limits()
     assert lim.reply_s == 1.5 and lim.max_bytes == 4096 and lim.connect_s == 6.0  # scaled default 3.0 x 2
     assert c.enrich.mmdb == (str(tmp_path / "geo.mmdb"),) and c.enrich.web is False
@@ -111,9 +113,11 @@ BAD = [
     ('[sweep]\nnetns = "lab"\n', '9: [sweep] netns: only applies to engine = "masscan"'),
     ('[sweep]\nengine = "masscan"\n', '8: [sweep] netns: engine = "masscan" needs exactly one of netns = '
                                       '"<lab namespace>" or production = true'),
-    ("[sweep]\nseed = -1\n", "9: [sweep] seed: must be an integer 0..9223372036854775807, got -1"),
+    ("[sweep]\nseed = -1\n", "9: [sweep] seed: must be an integer 0..2147483647, got -1"),
+    ("[sweep]\npasses = 2\n", '9: [sweep] passes: only applies to engine = "masscan"'),
+    ("[sweep]\ntarpit_threshold = 1\n", "9: [sweep] tarpit_threshold: must be an integer 2..65535, got 1"),
     ("[sweep]\nspeed = 3\n", "9: [sweep] speed: unknown key (expected one of: engine, rate, seed, shards, netns, "
-                             "production, wait_s, connect_timeout_s, concurrency)"),
+                             "production, wait_s, passes, connect_timeout_s, concurrency, tarpit_threshold)"),
     ("[probe]\nconcurrency = 0\n", "9: [probe] concurrency: must be an integer 1..20000, got 0"),
     ('[probe]\ntls = "maybe"\n', '9: [probe] tls: must be one of auto, always, never, got "maybe"'),
     ('[probe]\nfast = "yes"\n', '9: [probe] fast: must be true or false, got "yes"'),
@@ -135,7 +139,7 @@ BAD = [
     ('[exports.pushh]\nx = 1\n', "8: [exports.pushh]: unknown table (expected one of: formats, out_dir, delta_only, "
                                   "report, history, push)"),
     ('[sweep]\nrate = 5\n[sweep.x]\n', "10: [sweep.x]: unknown table (expected one of: engine, rate, seed, shards, "
-                                        "netns, production, wait_s, connect_timeout_s, concurrency)"),
+                                        "netns, production, wait_s, passes, connect_timeout_s, concurrency, tarpit_threshold)"),
 ]
 
 

@@ -111,3 +111,13 @@ def test_generated_seed_is_saved_and_reused_on_resume(nslab, tmp_path):
     assert again["seed"] == seed and masscan_seed(again) == seed  # same sweep order: reproducible
     assert again["counts"]["session"]["probed"] == 1 and again["counts"]["session"]["skipped"] == len(expected) - 1
     assert query(db, "SELECT count(*), count(DISTINCT ip || ':' || port) FROM verdicts") == [(len(expected),) * 2]
+
+
+def test_lab_addresses_are_refused_outside_the_lab_namespace(nslab, tmp_path):
+    """From the root namespace the lab's subnet would be routed to the real network: exit 2, nothing sent."""
+    cfg, _ = write_cfg(tmp_path, nslab, "seed = 1")
+    r = subprocess.run([sys.executable, "-m", "scanner", "campaign", "run", str(cfg), "--progress", "none"],
+                       capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    assert r.returncode == 2, r.stderr
+    assert f"is inside lab {NAME}'s subnet {SUBNET}" in r.stderr and f"ip netns exec {nslab['scan_ns']}" in r.stderr
+    assert not (tmp_path / "db").exists()  # no run was created

@@ -52,6 +52,12 @@ KNOWN_WRONG: dict[str, str] = {
         "TLS variant, so only the plain-text copy ran there and was closed; inside TLS the other probes got "
         "e-x's space-padded pushes '{\"jsonrpc\":\"2.0\",\"method\":\"blockchain.relayfee\"' and "
         "'\"method\":\"blockchain.estimatefee\"' (server-pushed blockchain.* methods = Electrum protocol)"),
+    "datum-gateway": (
+        "software=None: no fingerprint for OCEAN's DATUM Gateway; its wire facts: subscribe result "
+        "'[[[\"mining.notify\",\"b14cf00d1\"],[\"mining.set_difficulty\",\"b14cf00d2\"]],\"b14cf00d\",8]' "
+        "(subscription ids = extranonce1 + '1' / '2', extranonce2 size 8), replies keyed error,id,result in that "
+        "order, a mining.set_version_mask push right after mining.configure, 16-hex job ids, coinbase scriptSig "
+        "tags 'DATUM Gateway' / 'DATUM User', unknown methods '[-3,\"Method not found\",null]'"),
 }
 
 
