@@ -42,13 +42,16 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 
 def time_command(argv: list[str], runs: int, use_hyperfine: bool = True) -> dict[str, Any]:
     """Median wall seconds of ``argv`` (hyperfine if present and ``use_hyperfine``). The command must exit 0
-    (checked by one untimed run first, whose output is kept as ``stdout_sample``)."""
+    (checked on the first run, whose output is kept: ``stdout_sample`` = its tail, ``names`` = whether it
+    names ``ckpool`` / ``no open port``). With hyperfine the first run is a check only; without it, it is
+    also the first timed run."""
     t0 = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
     first = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.strip()[-300:]}")
     out = p.stdout
+    named = {w: (w in out) for w in ("ckpool", "no open port")}
     hf = shutil.which("hyperfine") if use_hyperfine else None
     if hf:
         with tempfile.TemporaryDirectory() as tmp:
@@ -58,14 +61,14 @@ def time_command(argv: list[str], runs: int, use_hyperfine: bool = True) -> dict
                            capture_output=True, text=True, timeout=600, cwd=ROOT, check=True)
             res = json.loads(exp.read_text())["results"][0]
             return {"tool": "hyperfine", "median_s": res["median"], "mean_s": res["mean"], "min_s": res["min"],
-                    "max_s": res["max"], "runs": len(res["times"]), "stdout_sample": out[-400:]}
+                    "max_s": res["max"], "runs": len(res["times"]), "stdout_sample": out[-400:], "names": named}
     times = [first]  # the check run counts as the first timed run
     for _ in range(runs - 1):
         t0 = time.perf_counter()
         subprocess.run(argv, capture_output=True, timeout=120, cwd=ROOT)
         times.append(time.perf_counter() - t0)
     return {"tool": "subprocess", "median_s": median(times), "min_s": min(times), "max_s": max(times),
-            "runs": runs, "stdout_sample": out[-400:]}
+            "runs": runs, "stdout_sample": out[-400:], "names": named}
 
 
 def _quote(a: str) -> str:
@@ -78,8 +81,9 @@ def start_lab(personas: str, host: str = "127.0.0.1") -> tuple[subprocess.Popen,
     """Start ``python -m scanner.lab.serve`` and wait for its manifest; returns (process, manifest, tmpdir)."""
     tmp = tempfile.mkdtemp(prefix="poolscan-bench-lab-")
     manifest = Path(tmp) / "manifest.json"
+    ports = ",".join(f"{p}=0" for p in personas.split(","))  # ephemeral ports: never a real pool port in use
     proc = subprocess.Popen([sys.executable, "-m", "scanner.lab.serve", "--host", host, "--personas", personas,
-                             "--manifest", str(manifest)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             "--ports", ports, "--manifest", str(manifest)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -120,7 +124,7 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
         ep = manifest[0]
         target = f"{ep['host']}:{ep['port']}"
         res = time_command([*poolscan, "probe", target], runs, not quick)
-        if "ckpool" not in res["stdout_sample"]:
+        if not res["names"]["ckpool"]:
             res["warning"] = "output does not name ckpool"
         out["pool"] = {"command": f"poolscan probe {target}", **res}
         if not quick:

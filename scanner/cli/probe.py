@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 import sys
 
 import click
 
 from scanner.cli import cli
+from rich.markup import escape
+
 from scanner.cli.output import print_json_line, results_table, stderr, stdout
 from scanner.errors import UsageError
 from scanner.model import ProbeResult
@@ -80,8 +83,79 @@ async def _open_ports(ip: str, ports: list[int], timeout: float, concurrency: in
     return sorted(await connect_sweep_host(ip, ports, timeout=timeout, concurrency=concurrency))
 
 
+def _parse_stdin_line(line: str, n: int) -> tuple[str, int] | None:
+    """An open port from one input line: an OpenPort JSON object (``poolscan sweep --json``) or ``ip:port``."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    if line.startswith("{"):
+        try:
+            d = json.loads(line)
+            ip, port = str(ipaddress.ip_address(d["ip"])), int(d["port"])
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"<stdin>:{n}: not an open-port record (want {{\"ip\",\"port\"}} or ip:port)") from None
+    else:
+        try:
+            ip, _, port_opt = parse_hostport(line)
+        except UsageError as exc:
+            raise UsageError(f"<stdin>:{n}: {exc}") from None
+        if port_opt is None:
+            raise UsageError(f"<stdin>:{n}: {line[:60]!r} has no port")
+        port = port_opt
+    if not 1 <= port <= 65535:
+        raise UsageError(f"<stdin>:{n}: port {port} is not in 1-65535")
+    return ip, port
+
+
+def _probe_stdin(options: ProbeOptions, allow_reserved: bool, concurrency: int, as_json: bool,
+                 transcripts: bool) -> None:
+    """Probe every open port read from stdin (``poolscan sweep --json | poolscan probe -``), ``concurrency`` at
+    a time, printing results as they finish."""
+    from scanner.lab.netns import check_socket_scope
+    from scanner.model import OpenPort
+    from scanner.pipeline import probe_stage
+    from scanner.targets import load_exclusions
+
+    exclusions = load_exclusions(allow_reserved=allow_reserved, allow_loopback=True)
+
+    async def source():
+        loop = asyncio.get_running_loop()
+        n = 0
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return
+            n += 1
+            parsed = _parse_stdin_line(line, n)
+            if parsed is None:
+                continue
+            ip, port = parsed
+            if exclusions.contains(ip):
+                stderr.print(f"[yellow]skipped {escape(ip)}:{port}: excluded (seeds/exclude.txt; --allow-reserved "
+                             f"for your own lab)[/]")
+                continue
+            check_socket_scope([(ip, ip)])
+            yield OpenPort(ip=ip, port=port, source="input")
+
+    async def go() -> list[ProbeResult]:
+        out: list[ProbeResult] = []
+        async for r in probe_stage(source(), options, concurrency=concurrency):
+            if as_json:
+                print_json_line(r.to_dict() if transcripts else r.summary())
+            else:
+                out.append(r)
+        return out
+
+    results = asyncio.run(go())
+    if not as_json:
+        if results:
+            stdout.print(results_table(sorted(results, key=lambda r: (r.ip, r.port)), title="poolscan probe -"))
+        stdout.print(f"{sum(r.verdict.is_pool is True for r in results)} of {len(results)} probed port(s) "
+                     f"look like a mining pool.")
+
+
 @cli.command()
-@click.argument("target", metavar="HOST[:PORT]")
+@click.argument("target", metavar="HOST[:PORT]|-")
 @click.option("--ports", "ports_spec", default="pool", show_default=True,
               help="Ports to try when HOST has no port: a list (3333,4444,14000-14010), a file, or the named "
                    "list 'pool' (seeds/ports.txt, ranked).")
@@ -96,20 +170,28 @@ async def _open_ports(ip: str, ports: list[int], timeout: float, concurrency: in
 @click.option("--enrich/--no-enrich", default=True, show_default=True,
               help="ASN/country (with --mmdb), TLS certificate names, pool web front for confirmed pools.")
 @click.option("--mmdb", multiple=True, type=click.Path(dir_okay=False), help="MaxMind-format database (repeatable).")
+@click.option("--concurrency", type=click.IntRange(1, 20000), default=100, show_default=True,
+              help="With '-': ports probed at once.")
 def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: bool, tls: str,
-          timeout_scale: float, allow_reserved: bool, enrich: bool, mmdb: tuple[str, ...]) -> None:
+          timeout_scale: float, allow_reserved: bool, enrich: bool, mmdb: tuple[str, ...], concurrency: int) -> None:
     """Probe one host and say whether it is a mining pool.
 
     \b
     With a port, probe that port. Without, find the open pool ports first (TCP connect to the ranked ports
-    of seeds/ports.txt), then probe each. Output: a table with the evidence, or --json.
+    of seeds/ports.txt), then probe each. With '-', probe the open ports read from stdin (JSON lines of
+    `poolscan sweep --json`, or ip:port lines). Output: a table with the evidence, or --json.
     Exit 0 when it ran (whatever it found), 2 on bad input.
     \b
     Examples:
       poolscan probe 203.0.113.7:3333
       poolscan probe 203.0.113.7 --json
       poolscan probe pool.example.net:14433 --tls always
+      poolscan sweep --targets 198.51.100.0/24 --ports pool --json | poolscan probe - --json
     """
+    if target == "-":
+        options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls)
+        _probe_stdin(options, allow_reserved, concurrency, as_json, transcripts)
+        return
     ip, name, port = parse_hostport(target)
     _check_allowed(ip, allow_reserved)
     limits = Limits().scaled(timeout_scale)

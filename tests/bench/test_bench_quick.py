@@ -66,7 +66,7 @@ def test_classify_latency_sweep(quick_doc: dict) -> None:
     la = b["latency"]
     assert la["pool"]["median_s"] > la["baseline_python"]["median_s"] > 0
     assert "warning" not in la["pool"]  # the CLI named ckpool
-    assert "no open port" in la["closed30"]["stdout_sample"]
+    assert la["closed30"]["names"]["no open port"] and not la["closed30"]["names"]["ckpool"]
     for name, f in b["sweep"]["formats"].items():
         assert f["parsed"] == b["sweep"]["lines"], name
     assert b["sweep"]["stream_oL"]["parsed"] == b["sweep"]["lines"]

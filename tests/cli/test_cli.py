@@ -110,3 +110,20 @@ def test_probe_without_port_sweeps_the_ranked_ports(lab):
     got = {json.loads(x)["port"]: json.loads(x) for x in p.stdout.strip().splitlines()}
     assert set(got) == {lab["ckpool"], lab["electrum"]}
     assert got[lab["ckpool"]]["is_pool"] is True and got[lab["electrum"]]["is_pool"] is False
+
+
+def test_probe_reads_open_ports_from_stdin(lab):
+    lines = "\n".join([json.dumps({"ip": "127.0.0.1", "port": lab["ckpool"], "seen_at": 1.0, "source": "connect"}),
+                       f"127.0.0.1:{lab['electrum']}", "# a comment", ""])
+    p = subprocess.run([*POOLSCAN, "probe", "-", "--json", "--no-enrich"], input=lines, capture_output=True,
+                       text=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    got = {json.loads(x)["port"]: json.loads(x)["is_pool"] for x in p.stdout.splitlines()}
+    assert got == {lab["ckpool"]: True, lab["electrum"]: False}
+
+
+def test_probe_stdin_bad_line_names_the_line():
+    p = subprocess.run([*POOLSCAN, "probe", "-"], input="127.0.0.1:3333\nnot a host!\n", capture_output=True,
+                       text=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1].startswith("poolscan: error: <stdin>:2:")
