@@ -13,6 +13,7 @@ Timing: hyperfine (``--warmup 1``, ``--runs N``, JSON export; median) when it is
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -40,13 +41,17 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     return ports
 
 
+#: a wide terminal for the table output (under pytest COLUMNS=80 makes rich wrap words across lines)
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
 def time_command(argv: list[str], runs: int, use_hyperfine: bool = True) -> dict[str, Any]:
     """Median wall seconds of ``argv`` (hyperfine if present and ``use_hyperfine``). The command must exit 0
     (checked on the first run, whose output is kept: ``stdout_sample`` = its tail, ``names`` = whether it
     names ``ckpool`` / ``no open port``). With hyperfine the first run is a check only; without it, it is
     also the first timed run."""
     t0 = time.perf_counter()
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV)
     first = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.strip()[-300:]}")
@@ -58,14 +63,14 @@ def time_command(argv: list[str], runs: int, use_hyperfine: bool = True) -> dict
             exp = Path(tmp) / "hf.json"
             cmd = " ".join(_quote(a) for a in argv)
             subprocess.run([hf, "--warmup", "1", "--runs", str(runs), "-N", "--export-json", str(exp), cmd],
-                           capture_output=True, text=True, timeout=600, cwd=ROOT, check=True)
+                           capture_output=True, text=True, timeout=600, cwd=ROOT, check=True, env=ENV)
             res = json.loads(exp.read_text())["results"][0]
             return {"tool": "hyperfine", "median_s": res["median"], "mean_s": res["mean"], "min_s": res["min"],
                     "max_s": res["max"], "runs": len(res["times"]), "stdout_sample": out[-400:], "names": named}
     times = [first]  # the check run counts as the first timed run
     for _ in range(runs - 1):
         t0 = time.perf_counter()
-        subprocess.run(argv, capture_output=True, timeout=120, cwd=ROOT)
+        subprocess.run(argv, capture_output=True, timeout=120, cwd=ROOT, env=ENV)
         times.append(time.perf_counter() - t0)
     return {"tool": "subprocess", "median_s": median(times), "min_s": min(times), "max_s": max(times),
             "runs": runs, "stdout_sample": out[-400:], "names": named}
@@ -81,7 +86,9 @@ def start_lab(personas: str, host: str = "127.0.0.1") -> tuple[subprocess.Popen,
     """Start ``python -m scanner.lab.serve`` and wait for its manifest; returns (process, manifest, tmpdir)."""
     tmp = tempfile.mkdtemp(prefix="poolscan-bench-lab-")
     manifest = Path(tmp) / "manifest.json"
-    ports = ",".join(f"{p}=0" for p in personas.split(","))  # ephemeral ports: never a real pool port in use
+    names = personas.split(",")
+    # ports that were free a moment ago: never a real pool port that something else may be using
+    ports = ",".join(f"{name}={p}" for name, p in zip(names, free_ports(len(names), host)))
     proc = subprocess.Popen([sys.executable, "-m", "scanner.lab.serve", "--host", host, "--personas", personas,
                              "--ports", ports, "--manifest", str(manifest)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -125,7 +132,7 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
         target = f"{ep['host']}:{ep['port']}"
         res = time_command([*poolscan, "probe", target], runs, not quick)
         if not res["names"]["ckpool"]:
-            res["warning"] = "output does not name ckpool"
+            res["warning"] = "output does not name ckpool: " + res["stdout_sample"][-300:]
         out["pool"] = {"command": f"poolscan probe {target}", **res}
         if not quick:
             res = time_command([*poolscan, "probe", target, "--json", "--no-enrich"], runs)

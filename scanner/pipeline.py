@@ -71,15 +71,22 @@ async def probe_stage(open_ports: AsyncIterable[OpenPort], options: ProbeOptions
     inq: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * concurrency)
     outq: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * concurrency)
 
+    sweep_error: list[BaseException] = []
+
     async def feed() -> None:
+        # On cancellation nothing more is queued (the workers are being cancelled too: a blocking put here
+        # would hang Ctrl-C). On a sweep failure the ports already queued are still probed and stored, then
+        # the error is raised to the caller.
         try:
             async for op in open_ports:
                 counters.open_ports += 1
                 await inq.put(op)
+        except Exception as exc:
+            sweep_error.append(exc)
         finally:
             counters.sweep_done = True
-            for _ in range(concurrency):
-                await inq.put(_END)
+        for _ in range(concurrency):
+            await inq.put(_END)
 
     async def work() -> None:
         while True:
@@ -108,7 +115,9 @@ async def probe_stage(open_ports: AsyncIterable[OpenPort], options: ProbeOptions
             else:
                 counters.unknown += 1
             yield item
-        await tasks[0]  # re-raise a sweep failure (e.g. masscan could not start)
+        await tasks[0]
+        if sweep_error:
+            raise sweep_error[0]  # e.g. masscan failed: after what it found was probed and stored
     finally:
         for t in tasks:
             if not t.done():

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``poolscan`` script. Maps poolscan errors to one line and an exit code."""
     _load_commands()
     try:
-        cli.main(args=argv, prog_name="poolscan", standalone_mode=False)
+        # Outside standalone mode click returns (rather than raises) the code of click.exceptions.Exit.
+        rc = cli.main(args=argv, prog_name="poolscan", standalone_mode=False)
     except PoolscanError as exc:
         click.echo(f"poolscan: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -70,4 +71,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
-    sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -188,14 +188,17 @@ def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: 
       poolscan probe pool.example.net:14433 --tls always
       poolscan sweep --targets 198.51.100.0/24 --ports pool --json | poolscan probe - --json
     """
+    from scanner.fingerprint import load_fingerprints
+
+    fingerprints = load_fingerprints()  # before the event loop: a first load inside it would stall connections
     if target == "-":
-        options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls)
+        options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls, fingerprints=fingerprints)
         _probe_stdin(options, allow_reserved, concurrency, as_json, transcripts)
         return
     ip, name, port = parse_hostport(target)
     _check_allowed(ip, allow_reserved)
     limits = Limits().scaled(timeout_scale)
-    options = ProbeOptions(limits=limits, fast=fast, tls=tls)
+    options = ProbeOptions(limits=limits, fast=fast, tls=tls, fingerprints=fingerprints)
     server_name = None if name == ip else name
     enrich_options = None
     if enrich:

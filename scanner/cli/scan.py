@@ -123,7 +123,10 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
             sweep_opts["seed"] = int(previous["seed"])  # the same permutation as the interrupted run
     report = SweepReport()
     tarpit = TarpitGuard(threshold=tarpit_threshold)
-    options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls)
+    from scanner.fingerprint import load_fingerprints
+
+    # Loaded before the event loop starts: a first load inside it would stall open connections.
+    options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls, fingerprints=load_fingerprints())
     enrich_options = None
     if enrich:
         try:

@@ -442,40 +442,6 @@ class Store:
                               verdict=verdict, transcripts=tuple(ts), tls=bool(row["tls"]),
                               enrichment=_load(row["enrichment"], {}) or {})
 
-    def diff(self, run_a: str, run_b: str) -> dict[str, list[dict]]:
-        """Pools of run_b against run_a (issue 7): ``new`` (pool in b, not in a), ``gone`` (in a, not
-        in b) and ``changed`` (in both, with protocol, software, coin, algo, tls, certificate hash or
-        certificate names different: each item has ``id`` and ``changes`` {field: [a, b]}). Items of new/gone are verdict rows.
-        """
-        def pools_of(run: str) -> dict[str, dict]:
-            out = {}
-            for r in self.db.query("SELECT * FROM verdicts WHERE run_id = ? AND is_pool = 1", [run]):
-                r = dict(r)
-                r["enrichment"] = _load(r["enrichment"], {}) or {}
-                r["evidence"] = _load(r["evidence"], []) or []
-                out[endpoint_id(r["ip"], r["port"])] = r
-            return out
-
-        a, b = pools_of(run_a), pools_of(run_b)
-        changed = []
-        for key in sorted(a.keys() & b.keys()):
-            changes = {}
-            for col in ("protocol", "software", "coin", "algo", "tls"):
-                if a[key][col] != b[key][col]:
-                    changes[col] = [a[key][col], b[key][col]]
-            ea, eb = pool_enrichment(a[key]["enrichment"]), pool_enrichment(b[key]["enrichment"])
-            ha, hb = ea.get("cert_sha256"), eb.get("cert_sha256")
-            if ha and hb and ha != hb:
-                changes["cert_sha256"] = [ha, hb]
-            ca, cb = sorted(map(str, ea.get("cert_names") or [])), sorted(map(str, eb.get("cert_names") or []))
-            if ca != cb:
-                changes["cert_names"] = [ca, cb]
-            if changes:
-                changed.append({"id": key, "ip": b[key]["ip"], "port": b[key]["port"], "changes": changes})
-        return {"new": [b[k] for k in sorted(b.keys() - a.keys())],
-                "gone": [a[k] for k in sorted(a.keys() - b.keys())],
-                "changed": changed}
-
     def stats(self) -> dict[str, Any]:
         """Counts for ``poolscan db stats``: schema version, rows per table, runs by status, pools
         (total, known, new in the latest run), and the latest run."""

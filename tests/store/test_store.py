@@ -262,31 +262,6 @@ def test_enrich_stage_keys_map_to_pool_columns(store):
     assert (p["cert_sha256"], p["favicon_mmh3"], p["asn"]) == ("cd" * 32, 116323821, 64500)
 
 
-def test_diff_certificate_hash_change(store):
-    a = store.start_run("campaign", {})
-    store.save_result(a, result(enrichment={"cert_sha256": "aa" * 32, "cert_sans": ["p.example.org"]}))
-    b = store.start_run("campaign", {})
-    store.save_result(b, result(at=T0 + DAY, enrichment={"cert_sha256": "bb" * 32, "cert_sans": ["p.example.org"]}))
-    [ch] = store.diff(a, b)["changed"]
-    assert ch["changes"] == {"cert_sha256": ["aa" * 32, "bb" * 32]}
-
-
-def test_diff_new_gone_changed(store):
-    a = store.start_run("campaign", {})
-    store.save_result(a, result(ip="198.51.100.1"))
-    store.save_result(a, result(ip="198.51.100.2", enrichment={"cert_names": ["a.example.org"]}))
-    b = store.start_run("campaign", {})
-    store.save_result(b, result(ip="198.51.100.2", at=T0 + DAY, software="nomp",
-                                enrichment={"cert_names": ["b.example.org"]}))
-    store.save_result(b, result(ip="198.51.100.3", at=T0 + DAY))
-    d = store.diff(a, b)
-    assert [x["ip"] for x in d["new"]] == ["198.51.100.3"]
-    assert [x["ip"] for x in d["gone"]] == ["198.51.100.1"]
-    [ch] = d["changed"]
-    assert ch["id"] == "198.51.100.2:3333"
-    assert ch["changes"] == {"software": ["ckpool", "nomp"], "cert_names": [["a.example.org"], ["b.example.org"]]}
-
-
 def test_hostile_strings_are_stored_without_crash(store):
     run = store.start_run("scan", {})
     nasty = "ck\"pool';\n\x00\x1b[31m\udcff" + "A" * 100_000
