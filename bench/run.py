@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     os.environ.setdefault("POOLSCAN_NO_INTERNET", "1")
     mach = machine()
-    print(f"poolscan bench: {', '.join(chosen)}{' (quick)' if args.quick else ''}", flush=True)
+    print(f"poolscan bench: {', '.join(chosen)}{' (quick)' if args.quick else ''} on {mach['cores']} cores, "
+          f"Python {mach['python']}, uvloop {mach.get('uvloop') or 'not installed'}, load {_loadavg()}", flush=True)
     started = datetime.now(timezone.utc)
     load_before = _loadavg()
     results: dict[str, Any] = {}

@@ -414,11 +414,12 @@ def _case_personas() -> list[Persona]:
     return out
 
 
-def _electrum(name: str = "electrum") -> Persona:
+def _electrum(name: str = "electrum", port: int = 50001, tls: bool = False) -> Persona:
     c = case_recv("C30")
     unknown = c[1].replace("'server.version'", "'{{method}}'")
     return Persona(
-        name=name, port=50001, source=_case_source("C30"),
+        name=name, port=port, tls=tls,
+        source=_case_source("C30") + ("; TLS as on ElectrumX's SSL port 50002 (case C30 notes)" if tls else ""),
         expect=expect(False, None, None, None, None, "electrum"),
         methods={
             "server.version": [Rule(lines=[nl(template_id(c[0], "msg_id"))], source="case C30 recv 1")],
@@ -567,7 +568,7 @@ def _index() -> dict[str, Persona]:
     ps: list[Persona] = [
         _ckpool(False), _ckpool(True), _nomp(), _cryptonote_nodejs_pool(), _xmrig_proxy(), _oep_stratum(),
         _oep_http(), _cryptonote_nodejs_pool("cryptonote-nodejs-pool-tls", 9000, tls=True),
-        _electrum(), _bitcoind(), _eth_node(), _nginx(), _redis(), _jsonrpc_generic(),
+        _electrum(), _electrum("electrum-tls", 50002, tls=True), _bitcoind(), _eth_node(), _nginx(), _redis(), _jsonrpc_generic(),
     ]
     ps += _case_personas() + _hostile() + _framing_variants()
     return {p.name: p for p in ps}
@@ -575,7 +576,7 @@ def _index() -> dict[str, Persona]:
 
 RECORDED = ("ckpool", "ckpool-solo", "nomp", "cryptonote-nodejs-pool", "xmrig-proxy", "open-ethereum-pool",
             "open-ethereum-pool-http")
-NON_POOLS = ("electrum", "bitcoind-rpc", "ethereum-node", "http-nginx", "redis", "jsonrpc-generic")
+NON_POOLS = ("electrum", "electrum-tls", "bitcoind-rpc", "ethereum-node", "http-nginx", "redis", "jsonrpc-generic")
 
 #: the default lab (``make demo``): persona -> port wanted (real pool ports where the sources name them)
 DEFAULT_LAB: dict[str, int] = {

@@ -195,11 +195,15 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
         for spec in specs:
             if spec.phase == phase and spec.when == "always":
                 batch.append((spec, False))
-            elif phase >= 3 and spec.phase <= phase and (spec.id, False) not in done_ids:
+            elif phase >= 3 and spec.phase <= phase:
                 if spec.when == "http-seen" and _http_seen(transcripts):
                     batch.append((spec, False))
-                elif spec.when == "jsonrpc-nonpool" and verdict.is_pool is not True and _jsonrpc_seen(transcripts):
-                    batch.append((spec, False))
+                elif spec.when == "jsonrpc-nonpool" and verdict.is_pool is not True:
+                    # Ask in the channel where the JSON-RPC service answered: plain, TLS, or both
+                    # (ElectrumX serves 50001 plain and 50002 TLS).
+                    for tls in (False, True):
+                        if _jsonrpc_seen(t for t in transcripts if t.tls is tls):
+                            batch.append((spec, tls))
         if suspect_tls:
             tls_started = True
             batch += [(s, True) for s in specs if s.tls_variant and s.when == "always" and (s.id, True) not in done_ids]

@@ -31,12 +31,14 @@ VERDICT_KEYS = {"is_pool", "protocol", "software", "coin", "algo", "label"}
 KNOWN_WRONG: dict[str, str] = {
     "node-stratum": (
         "labelled software=stratum-mining from the subscription key b4b6693b72a50c7116db18d6497cac52, which "
-        "node-stratum's example server hard-codes; node-stratum answers unknown methods with "
-        "'\"error\":[-3,\"Method not found\",null]' (slush says \"Method 'x' not found for service 'mining'\") and "
-        "HTTP with bare-LF headers 'HTTP/1.1 200 OK\\nX-Stratum: stratum+tcp://...' + "
-        "'{\"error\": null, \"result\": false, \"id\": 0}'; no node-stratum fingerprint exists"),
+        "node-stratum's example server hard-codes (slush's real server would answer unknown methods with "
+        "\"Method 'x' not found for service 'mining'\"; node-stratum sends '\"error\":[-3,\"Method not found\",null]', "
+        "which DATUM Gateway sends too); node-stratum's own mark is its HTTP answer with bare-LF headers "
+        "'HTTP/1.1 200 OK\\nX-Stratum: stratum+tcp://127.0.0.1:23334\\nConnection: Close\\nContent-Length: 42' and "
+        "body '{\"error\": null, \"result\": false, \"id\": 0}'; no node-stratum fingerprint exists"),
     "aiostratum-proxy-upstream": (
-        "verdict is_pool=False label=json-rpc: the subscribe reply '{\"id\": 2, \"result\": [null, \"bfd00b6b01\", 7]}' "
+        "verdict is_pool=False label=json-rpc: the subscribe reply "
+        "'{\"id\": 2, \"result\": [null, \"bfd00b6b01\", 7]}' "
         "(null subscription details, hex extranonce1, int extranonce2 size, no \"error\" key) and authorize "
         "'{\"id\": 3, \"result\": true}' are not taken as a stratum1 pool; aiojsonrpc2's '-32601 handler "
         "`handle_mining_configure` not found' would name the software"),

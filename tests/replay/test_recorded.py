@@ -46,3 +46,11 @@ def test_getwork_proxy_is_found_at_the_address_path(replay):
     assert (v.is_pool, v.protocol, v.software, v.algo) == (True, "getwork", "open-ethereum-pool", "ethash")
     getwork = [t for t in r.transcripts if t.probe == "getwork"]
     assert getwork and getwork[0].sent.startswith(b"POST /0x000000000000000000000000000000000000dEaD/poolscan ")
+
+
+def test_electrum_is_asked_inside_tls(replay):
+    """A JSON-RPC service that answers only inside TLS (ElectrumX's SSL port) gets the electrum probe inside TLS."""
+    r = replay("electrum-tls")
+    assert (r.verdict.is_pool, r.verdict.label) == (False, "electrum")
+    assert any(t.probe == "electrum" and t.tls and t.received for t in r.transcripts)
+    assert not any(t.probe == "electrum" and not t.tls for t in r.transcripts)
