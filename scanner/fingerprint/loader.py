@@ -32,7 +32,9 @@ _HERE = Path(__file__).resolve().parent
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One fingerprint rule. ``probes`` is None for ``any``; ``when`` the conditions (all must hold on one
-    transcript); ``verdict`` the fields it supports; ``line`` where it starts in ``file``."""
+    transcript); ``verdict`` the fields it supports; ``line`` where it starts in ``file``; ``relayed`` True when
+    the rule only reads job content a proxy relays from its upstream (the rule's ``relayed:`` key, else derived
+    with :func:`is_job_condition`)."""
 
     id: str
     file: str
@@ -46,6 +48,35 @@ class Rule:
     examples: tuple[str, ...]
     near_misses: tuple[str, ...]
     source: str | None = None
+    relayed: bool = False
+
+
+# Job content: what a stratum proxy passes on unchanged from its upstream (coinbase, job ids, merkle branches,
+# ethash seeds, CryptoNote blobs). A rule that tests nothing else speaks about the upstream's software, not
+# about the server that answered (tests/transcripts/real/aiostratum-proxy-upstream-fresh.jsonl: aiostratum-proxy
+# relays ckpool's '\nckpool' coinbase).
+JOB_FACT_PREFIXES = ("job.", "eth.", "cn.job_", "cn.algo", "cn.height", "cn.major_version", "cn.seed_hash",
+                     "cn.next_seed_hash", "cn.target_hexlen")
+JOB_NOTIFY_METHODS = ("mining.notify", "job")
+
+
+def is_job_condition(cond: Any) -> bool:
+    """True when a condition (with its combinators) only selects job content: ``fact: job.*``/``eth.*``/the
+    CryptoNote job facts, or ``notify: mining.notify``/``notify: job``. A ``not`` counts as job content when
+    its operand does."""
+    if not isinstance(cond, dict):
+        return False
+    for key in ("all", "any"):
+        if key in cond:
+            subs = cond.get(key) or ()
+            return bool(subs) and all(is_job_condition(c) for c in subs)
+    if "not" in cond:
+        return is_job_condition(cond["not"])
+    if "fact" in cond:
+        return str(cond["fact"]).startswith(JOB_FACT_PREFIXES)
+    if "notify" in cond:
+        return cond["notify"] in JOB_NOTIFY_METHODS
+    return False
 
 
 @dataclass(frozen=True)
@@ -198,6 +229,7 @@ def _load_rule_file(path: Path, rel: str, seen: dict[str, str], check_schema: bo
             when=tuple(r["when"]), verdict=dict(r["verdict"]), confidence=float(r["confidence"]),
             evidence=r["evidence"], examples=tuple(r["examples"]), near_misses=tuple(r.get("near_misses") or ()),
             source=r.get("source"),
+            relayed=bool(r["relayed"]) if "relayed" in r else all(is_job_condition(c) for c in r["when"]),
         ))
     return out
 

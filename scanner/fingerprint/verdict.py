@@ -9,6 +9,13 @@ Combination (``../shared/design.md`` principle 6):
 * protocol/software/coin/algo: among the hits that agree with the final is_pool (or do not speak about it),
   the value with the highest confidence; a coin/algo read from the job (``fingerprints/coins``) counts as a
   hit too. Non-pools get no protocol/software/coin/algo, only a ``label``.
+* software, own replies before relayed job content: a stratum proxy passes its upstream's jobs on unchanged
+  (coinbase tags, job ids), so a rule that only reads job content (``Rule.relayed``) names the upstream's
+  software. When any software hit rests on the server's own replies (subscribe/login/error shapes, pushes,
+  HTTP), the software comes from those hits; relayed hits name it only when nothing else does, and a
+  relayed software that differs is kept in the evidence (``verdict.relayed-software``). Source:
+  tests/transcripts/real/aiostratum-proxy-upstream-fresh.jsonl (aiostratum-proxy relaying ckpool's
+  ``\nckpool`` coinbase); coin/algo still come from the relayed job.
 * confidence: of the software label when set, else of is_pool.
 
 Pure and total: never raises on transcript content.
@@ -39,6 +46,7 @@ class Hit:
     verdict: dict[str, Any]
     confidence: float
     evidence: str
+    relayed: bool = False
 
 
 def _evidence(rule_id: str, template: str, witnesses: list[Any], probe: str) -> str:
@@ -58,7 +66,8 @@ def rule_hits(rule: Rule, observations: Sequence[Observation]) -> list[Hit]:
             continue
         w = match_all(list(rule.when), o)
         if w is not None:
-            out.append(Hit(rule.id, o.probe, rule.verdict, rule.confidence, _evidence(rule.id, rule.evidence, w, o.probe)))
+            out.append(Hit(rule.id, o.probe, rule.verdict, rule.confidence, _evidence(rule.id, rule.evidence, w, o.probe),
+                           relayed=rule.relayed))
     return out
 
 
@@ -170,9 +179,19 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
     agree = [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool or "is_pool" not in h.verdict]
     out: dict[str, Any] = {k: None for k in FIELDS}
     confs: dict[str, float] = {}
+    notes: list[str] = []
     if is_pool is True:
         for k in ("protocol", "software", "coin", "algo"):
             out[k], confs[k] = _best(agree, k)
+        own = [h for h in agree if not h.relayed and h.verdict.get("software") is not None]
+        if own:
+            relayed_sw, _ = _best([h for h in agree if h.relayed], "software")
+            out["software"], _ = _best(own, "software")
+            # own replies and relayed content that agree corroborate each other: the strongest of them counts
+            confs["software"] = max(h.confidence for h in agree if h.verdict.get("software") == out["software"])
+            if relayed_sw is not None and relayed_sw != out["software"]:
+                notes.append(f"verdict.relayed-software: the job names {relayed_sw} (content a proxy relays from "
+                             f"its upstream); the server's own replies name {out['software']}")
         if out["coin"] is not None and out["algo"] is None:
             extra = _major_version_algo(observations, fps.coins, out["coin"])
             if extra is not None:
@@ -188,7 +207,7 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
         conf = confs.get("software", conf)
     used = sorted(agree if is_pool is True else [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool],
                   key=lambda h: (-h.confidence, "software" not in h.verdict))
-    evidence: list[str] = []
+    evidence: list[str] = list(notes)
     for h in used:
         if h.evidence not in evidence:
             evidence.append(h.evidence)

@@ -34,7 +34,10 @@ def is_hex(v: Any, *, even: bool = False) -> bool:
 class Subscribe:
     """A parsed ``mining.subscribe`` result.
 
-    shape: one of CLASSIC, EQUIHASH, ETHSTRATUM, BOOL. subscriptions: ``(method, id)`` pairs (CLASSIC);
+    shape: one of CLASSIC, EQUIHASH, ETHSTRATUM, BOOL. subscriptions: ``(method, id)`` pairs (CLASSIC; empty
+    when the server sends ``null`` there, as aiostratum-proxy 1.1 does: ``[null, "bfd00b6b01", 7]``, PyPI
+    aiostratum-proxy / wetblanketcc/aiostratum_proxy ``aiostratum_proxy/protocols/stratum.py``
+    ``hook_get_subscription_response_params`` @1aed8b1, recorded in tests/transcripts/real/aiostratum-proxy-*.jsonl);
     extranonce1: hex string or None; extranonce2_size: int bytes or None; protocol_name: the third element
     of an EthereumStratum subscription (``EthereumStratum/1.0.0``)."""
 
@@ -67,13 +70,16 @@ def parse_subscribe(result: Any) -> Subscribe | None:
             and first[0] == "mining.notify" and first[2].lower().startswith("ethereumstratum")):
         return Subscribe(shape=ETHSTRATUM, subscriptions=((first[0], first[1]),),
                          extranonce1=en1 if isinstance(en1, str) else None, protocol_name=first[2])
-    if len(result) >= 3 and isinstance(first, list) and is_hex(en1):
+    if len(result) >= 3 and (isinstance(first, list) or first is None) and is_hex(en1):
         n2 = result[2]
+        if isinstance(n2, float) and n2.is_integer():
+            n2 = int(n2)  # aiostratum-proxy computes it as size - len(tail) / 2 (a float in Python 3)
         if isinstance(n2, bool) or not isinstance(n2, int) or not 0 <= n2 <= 64:
             return None
         subs: list[tuple[str, str]] = []
         # [[m, id], [m, id]] or a single [m, id]
-        items = first if first and isinstance(first[0], list) else [first] if first else []
+        # or null: no subscriptions to resume (aiostratum-proxy: [None, extranonce1, size])
+        items = [] if first is None else first if first and isinstance(first[0], list) else [first] if first else []
         for item in items:
             if (isinstance(item, list) and len(item) >= 2 and isinstance(item[0], str)
                     and isinstance(item[1], (str, int))):

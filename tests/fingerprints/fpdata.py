@@ -6,6 +6,8 @@ References (as used in the fingerprint files' ``examples:``/``near_misses:``):
       and port in ``../shared/transcripts/<software>.jsonl``
   ``case:<Cnn>`` - every connection of case Cnn in ``../shared/cases/cases.jsonl``
   ``synthetic:<name>`` - :data:`SYNTHETIC` below (each says what it imitates and from which source)
+  ``real:<stem>[@<port>]`` - every transcript of ``tests/transcripts/real/<stem>.jsonl`` (real software answering
+      poolscan's own probes; see that directory's README), or only those of the ProbeResult for ``port``
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 TRANSCRIPTS = SHARED / "transcripts"
 CASES = SHARED / "cases" / "cases.jsonl"
 EXPECTED = Path(__file__).resolve().parents[1] / "cases" / "expected.yaml"
+REAL = Path(__file__).resolve().parents[1] / "transcripts" / "real"
 
 # The recording's probe ids -> poolscan probe ids (../shared/transcripts/README.md).
 PROBE_MAP = {
@@ -330,6 +333,23 @@ SYNTHETIC: dict[str, list[Transcript]] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def real_transcripts(ref: str) -> tuple[Transcript, ...]:
+    """``<stem>[@<port>]``: the transcripts of a recording in ``tests/transcripts/real`` (line 1 is the
+    header, every further line a ``ProbeResult.to_dict()``); KeyError when the file or port is absent."""
+    from scanner.model import ProbeResult
+
+    stem, _, port = ref.partition("@")
+    path = REAL / f"{stem}.jsonl"
+    if not path.is_file():
+        raise KeyError(f"real:{ref}: no {path}")
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()][1:]
+    out = [t for d in lines if not port or int(d["port"]) == int(port) for t in ProbeResult.from_dict(d).transcripts]
+    if not out:
+        raise KeyError(f"real:{ref}: no transcript")
+    return tuple(out)
+
+
 def resolve(ref: str) -> list[Transcript]:
     """The transcripts a fingerprint example/near-miss reference names."""
     kind, _, rest = ref.partition(":")
@@ -339,4 +359,6 @@ def resolve(ref: str) -> list[Transcript]:
         return transcript_ref(rest)
     if kind == "synthetic":
         return SYNTHETIC[rest]
+    if kind == "real":
+        return list(real_transcripts(rest))
     raise KeyError(ref)

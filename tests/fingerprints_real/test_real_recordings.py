@@ -28,39 +28,10 @@ HEADER_KEYS = {"kind", "software", "version", "source", "how", "recorded", "expe
 VERDICT_KEYS = {"is_pool", "protocol", "software", "coin", "algo", "label"}
 
 # Recordings the current fingerprints classify wrongly: file stem -> what is wrong and what would fix it.
-KNOWN_WRONG: dict[str, str] = {
-    "node-stratum": (
-        "labelled software=stratum-mining from the subscription key b4b6693b72a50c7116db18d6497cac52, which "
-        "node-stratum's example server hard-codes (slush's real server would answer unknown methods with "
-        "\"Method 'x' not found for service 'mining'\"; node-stratum sends '\"error\":[-3,\"Method not found\",null]', "
-        "which DATUM Gateway sends too); node-stratum's own mark is its HTTP answer with bare-LF headers "
-        "'HTTP/1.1 200 OK\\nX-Stratum: stratum+tcp://127.0.0.1:23334\\nConnection: Close\\nContent-Length: 42' and "
-        "body '{\"error\": null, \"result\": false, \"id\": 0}'; no node-stratum fingerprint exists"),
-    "aiostratum-proxy-upstream": (
-        "verdict is_pool=False label=json-rpc: the subscribe reply "
-        "'{\"id\": 2, \"result\": [null, \"bfd00b6b01\", 7]}' "
-        "(null subscription details, hex extranonce1, int extranonce2 size, no \"error\" key) and authorize "
-        "'{\"id\": 3, \"result\": true}' are not taken as a stratum1 pool; aiojsonrpc2's '-32601 handler "
-        "`handle_mining_configure` not found' would name the software"),
-    "aiostratum-proxy-upstream-tls": (
-        "same as aiostratum-proxy-upstream over TLS: subscribe result [null, \"bfd00b6b01\", 7] not recognised "
-        "as stratum1, so is_pool=False label=json-rpc"),
-    "aiostratum-proxy-upstream-fresh": (
-        "software=ckpool: the relayed upstream job (coinb2 tag '\\nckpool') wins over the proxy's own facts: "
-        "subscribe result [null, \"bfd00b6b01\", 7], Python-spaced JSON with \"jsonrpc\": \"2.0\" in pushed "
-        "notifications, and '-32601 handler `handle_<method>` not found' errors"),
-    "electrumx-ssl": (
-        "label json-rpc instead of electrum on ElectrumX's SSL port: the electrum probe (server.version) has no "
-        "TLS variant, so only the plain-text copy ran there and was closed; inside TLS the other probes got "
-        "e-x's space-padded pushes '{\"jsonrpc\":\"2.0\",\"method\":\"blockchain.relayfee\"' and "
-        "'\"method\":\"blockchain.estimatefee\"' (server-pushed blockchain.* methods = Electrum protocol)"),
-    "datum-gateway": (
-        "software=None: no fingerprint for OCEAN's DATUM Gateway; its wire facts: subscribe result "
-        "'[[[\"mining.notify\",\"b14cf00d1\"],[\"mining.set_difficulty\",\"b14cf00d2\"]],\"b14cf00d\",8]' "
-        "(subscription ids = extranonce1 + '1' / '2', extranonce2 size 8), replies keyed error,id,result in that "
-        "order, a mining.set_version_mask push right after mining.configure, 16-hex job ids, coinbase scriptSig "
-        "tags 'DATUM Gateway' / 'DATUM User', unknown methods '[-3,\"Method not found\",null]'"),
-}
+# Empty since node-stratum, aiostratum-proxy (steady, TLS, fresh), datum-gateway and electrumx-ssl got their
+# fingerprints (fingerprints/software/{node-stratum,aiostratum-proxy,datum-gateway}.yaml,
+# nonpools/electrum.yaml electrum.blockchain-push, and own replies before relayed job content in verdict.py).
+KNOWN_WRONG: dict[str, str] = {}
 
 
 def _recordings() -> list[Path]:

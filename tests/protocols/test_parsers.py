@@ -34,7 +34,14 @@ def test_subscribe_shapes() -> None:
     s = stratum1.parse_subscribe([["mining.notify", "bae84e2dc41c4c2a99d0139c074351b2", "EthereumStratum/1.0.0"], "0001"])
     assert s and s.shape == stratum1.ETHSTRATUM and s.extranonce1 == "0001"
     assert stratum1.parse_subscribe(True).shape == stratum1.BOOL
-    for bad in (None, False, [], "x", [1, 2, 3], [[], "zz", 4], [[], "00", True], [[], "00", -1], {"a": 1}, ["ElectrumX 1.1", "1.1"]):
+    # aiostratum-proxy 1.1 (tests/transcripts/real/aiostratum-proxy-upstream.jsonl): null subscriptions,
+    # upstream extranonce1 + a 1-byte worker tail, size 8 - 1 (a float in the git version: size - len(tail) / 2)
+    for n2 in (7, 7.0):
+        s = stratum1.parse_subscribe([None, "bfd00b6b01", n2])
+        assert s and s.shape == stratum1.CLASSIC and s.subscriptions == () and s.extranonce1 == "bfd00b6b01"
+        assert s.extranonce2_size == 7 and isinstance(s.extranonce2_size, int)
+    for bad in (None, False, [], "x", [1, 2, 3], [[], "zz", 4], [[], "00", True], [[], "00", -1], {"a": 1}, ["ElectrumX 1.1", "1.1"],
+                [None, "00", 7.5], [None, "zz", 4], [None, None, 4], ["x", "00", 4]):
         assert stratum1.parse_subscribe(bad) is None, bad
 
 
