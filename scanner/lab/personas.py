@@ -536,10 +536,12 @@ HOSTILE_PORTS = {"silent": 45700, "endless": 9999, "reset": 10128, "garbage": 20
 def _hostile() -> list[Persona]:
     from scanner.lab import hostile
 
-    # silent peers leave the question open; peers that send bytes that are no pool protocol are not pools
+    # Silent peers leave the question open, and so does a peer that resets in the middle of a stratum-looking
+    # line (a broken pool or a trap: the bytes cut off before anything decides); peers that send bytes that are
+    # no pool protocol are not pools.
     return [Persona(name=f"hostile-{n}", kind=f"hostile:{n}", port=HOSTILE_PORTS.get(n),
                     source="written for the lab: scanner/lab/hostile.py (hostile peer, no real software)",
-                    expect=expect(None if n in ("silent", "tarpit") else False),
+                    expect=expect(None if n in ("silent", "tarpit", "reset") else False),
                     notes=hostile.DESCRIPTIONS[n])
             for n in hostile.NAMES]
 

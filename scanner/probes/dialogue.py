@@ -424,6 +424,16 @@ SV2_ACT1_BYTES = 64  # EllSwift-encoded ephemeral key (sv2-spec 04-Protocol-Secu
 SV2_ACT2_BYTES = 234  # 64 + 80 + 90: stratum-mining/stratum sv2/noise-sv2/src/lib.rs
 
 
+def sv2_act1() -> bytes:
+    """64 random bytes for Noise act 1, with no ``\n`` or ``\r``: any 64 bytes are a valid ElligatorSwift
+    encoding, and without line terminators a line-based (Stratum v1) server keeps waiting for the end of a line
+    instead of parsing a random fragment, so its answer does not depend on the draw."""
+    out = bytearray()
+    while len(out) < SV2_ACT1_BYTES:
+        out += bytes(b for b in os.urandom(SV2_ACT1_BYTES) if b not in (0x0A, 0x0D))
+    return bytes(out[:SV2_ACT1_BYTES])
+
+
 class Stratum2Dialogue(Dialogue):
     """Stratum V2 Noise NX act 1: 64 random bytes (every 64-byte string is a valid ElligatorSwift encoding,
     BIP 324). An SV2 responder answers act 2, exactly 234 bytes, then waits. A JSON server waits for a
@@ -433,7 +443,7 @@ class Stratum2Dialogue(Dialogue):
 
     def start(self) -> Step:
         self.got = 0
-        return Step(send=os.urandom(SV2_ACT1_BYTES), wait=self.limits.reply_s)
+        return Step(send=sv2_act1(), wait=self.limits.reply_s)
 
     def feed(self, data: bytes) -> Step:
         if not data:

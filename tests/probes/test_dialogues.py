@@ -133,3 +133,11 @@ def test_dialogues_never_raise_on_random_chunks(name, chunks):
         if step.done:
             break
     d.expire()
+
+
+def test_sv2_act1_never_holds_a_line_terminator():
+    from scanner.probes.dialogue import sv2_act1
+
+    draws = [sv2_act1() for _ in range(2000)]
+    assert all(len(d) == 64 and b"\n" not in d and b"\r" not in d for d in draws)
+    assert len(set(draws)) == 2000  # still random
