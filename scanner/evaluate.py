@@ -2,7 +2,9 @@
 
 Every lab persona (``scanner.lab.personas``: the real pool software recorded on loopback, the public
 real-world cases of ``../shared/cases``, the non-pools, the hostile peers) is served on a loopback port; the
-real engine probes each one over real sockets; each verdict is compared with the persona's ``expect``.
+real engine probes each one over real sockets; each verdict is compared with the persona's ``expect``. The
+recordings of real software answering poolscan's own probes (``tests/transcripts/real``) are classified again
+offline and scored with them (rows named ``real:<file>@<port>``).
 
 Written to ``results/eval.json``:
   * ``is_pool``: confusion matrix (expected true/false/null x got true/false/null), precision and recall of
@@ -53,10 +55,11 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
         }
     }
     for f in FIELDS:
+        # A field absent from an expectation is not judged (recording headers name only what they know).
         determinable = [r for r in rows if r["expect"].get("is_pool") is True and r["expect"].get(f) is not None]
         right = [r for r in determinable if r["got"].get(f) == r["expect"].get(f)]
-        claimed = [r for r in rows if r["expect"].get("is_pool") is True and r["expect"].get(f) is None
-                   and r["got"].get(f) is not None]
+        claimed = [r for r in rows if r["expect"].get("is_pool") is True and f in r["expect"]
+                   and r["expect"][f] is None and r["got"].get(f) is not None]
         confusion: dict[str, dict[str, int]] = {}
         for r in determinable + claimed:
             e, g = _key(r["expect"].get(f)), _key(r["got"].get(f))
@@ -77,6 +80,37 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "wrong": [{"persona": r["persona"], "expect": r["expect"]["label"], "got": r["got"].get("label")}
                               for r in labels if r["got"].get("label") != r["expect"].get("label")]}
     return out
+
+
+RECORDINGS = Path(__file__).resolve().parents[1] / "tests" / "transcripts" / "real"
+
+
+def recorded_rows(fps: Any, directory: Path = RECORDINGS) -> list[dict[str, Any]]:
+    """Rows for the recordings of real software answering poolscan's own probes (``tests/transcripts/real``:
+    a header line with ``expect``, then ``ProbeResult`` lines), classified again offline — the engine's
+    transcripts are replayed through the classifier, no packet is sent."""
+    from scanner.fingerprint import classify
+    from scanner.model import ProbeResult
+
+    rows: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else ():
+        lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        if not lines or "expect" not in lines[0]:
+            continue
+        header, records = lines[0], [ProbeResult.from_dict(d) for d in lines[1:]]
+        for rec in records:
+            v = classify(rec.transcripts, fps)
+            rows.append({
+                "persona": f"real:{path.stem}@{rec.port}", "port": rec.port,
+                "source": f"{header.get('software')} {header.get('version')} ({path.name}, offline classify)",
+                "expect": dict(header["expect"]),
+                "got": {"is_pool": v.is_pool, "label": v.label, "protocol": v.protocol, "software": v.software,
+                        "coin": v.coin, "algo": v.algo, "confidence": v.confidence, "status": rec.status.value,
+                        "tls": rec.tls},
+                "probes": [f"{t.probe}{'+tls' if t.tls else ''}:{t.status.value}" for t in rec.transcripts],
+                "evidence": list(v.evidence[:6]),
+            })
+    return rows
 
 
 async def evaluate(personas: str = "all", fast: bool = False) -> dict[str, Any]:
@@ -108,6 +142,7 @@ async def evaluate(personas: str = "all", fast: bool = False) -> dict[str, Any]:
             })
 
         await asyncio.gather(*(one(ep) for ep in eps))
+    rows += recorded_rows(fps)
     rows.sort(key=lambda r: r["persona"])
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -124,7 +159,7 @@ def render(report: dict[str, Any]) -> str:
     """A short text summary of an evaluation report."""
     s = report["scores"]
     ip = s["is_pool"]
-    lines = [f"evaluated {report['personas']} personas in {report['elapsed_s']} s "
+    lines = [f"evaluated {report['personas']} personas and recordings in {report['elapsed_s']} s "
              f"(fingerprints {report['fingerprints_version']})",
              "is_pool confusion (rows = expected, columns = got: true false null):"]
     for e in ("true", "false", "null"):
