@@ -81,13 +81,15 @@ def _human(seconds: float) -> str:
 @click.option("--router-mac", default=None, help="masscan --router-mac.")
 @click.option("--tarpit-threshold", type=click.IntRange(0, 65535), default=64, show_default=True,
               help="Flag a host with more open ports than this (0 = never).")
+@click.option("--max-targets", type=click.IntRange(1, 2**33), default=65536, show_default=True,
+              help="Connect engine: refuse more addresses than this (a guard against typos such as 0.0.0.0/0).")
 @click.option("--dry-run", is_flag=True, help="Send nothing: print the target count and estimated duration.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per open port (OpenPort).")
 def sweep(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ...], allow_reserved: bool,
           engine: str, rate: int | None, concurrency: int, connect_timeout: float, netns: str | None,
           production: bool, seed: int | None, shards: str | None, wait_s: float, passes: int, retries: int,
           canary: str, adapter: str | None, router_ip: str | None, router_mac: str | None,
-          tarpit_threshold: int, dry_run: bool, as_json: bool) -> None:
+          tarpit_threshold: int, max_targets: int, dry_run: bool, as_json: bool) -> None:
     """Sweep targets for open ports (no probing). Prints open ports as found."""
     from scanner.sweep import SweepReport, TarpitGuard
     from scanner.sweep import sweep as run_sweep
@@ -102,6 +104,10 @@ def sweep(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, .
     rate = rate or 500
     if targets.count() == 0 and targets.pair_count == 0:
         raise UsageError("targets: nothing left after exclusions")
+    if engine == "connect" and not dry_run:
+        from scanner.sweep import check_connect_size
+
+        check_connect_size(targets, max_targets)
     if dry_run:
         est = _estimate(targets, ports, rate, engine, wait_s, passes)
         if as_json:
@@ -128,7 +134,7 @@ def sweep(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, .
 
     async def go() -> None:
         async for op in run_sweep(targets, ports, engine=engine, rate=rate, report=report, tarpit=tarpit,
-                                  **options):
+                                  max_targets=max_targets, **options):
             if as_json:
                 sys.stdout.write(json.dumps(op.to_dict(), separators=(",", ":")) + "\n")
                 sys.stdout.flush()

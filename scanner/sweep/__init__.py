@@ -141,8 +141,24 @@ class SweepReport:
         }
 
 
+#: The connect sweep is for small target sets (one host, a lab, an organisation's few ranges): above this many
+#: addresses it refuses unless the caller raises ``max_targets`` — a typo such as 0.0.0.0/0 must not start an
+#: internet-wide connect scan. masscan (root) is the engine for large ranges.
+CONNECT_MAX_TARGETS = 65536
+
+
+def check_connect_size(targets: TargetSet, max_targets: int | None = CONNECT_MAX_TARGETS) -> None:
+    """Raise UsageError when a connect sweep would cover more than ``max_targets`` addresses (None: no cap)."""
+    n = targets.count() + targets.pair_count
+    if max_targets is not None and n > max_targets:
+        raise UsageError(
+            f"--targets: {n} addresses after exclusions is more than the connect sweep's limit of {max_targets} "
+            f"(--max-targets); check the range, use --engine masscan for large ranges, or raise --max-targets")
+
+
 async def sweep(targets: TargetSet, ports: Sequence[int], *, engine: str = "connect", rate: int | float,
                 report: SweepReport | None = None, tarpit: TarpitGuard | None = None,
+                max_targets: int | None = CONNECT_MAX_TARGETS,
                 **options: Any) -> AsyncIterator[OpenPort]:
     """Sweep ``targets`` x ``ports`` (+ ``targets.pairs``) and yield each open port once, as found.
 
@@ -150,13 +166,16 @@ async def sweep(targets: TargetSet, ports: Sequence[int], *, engine: str = "conn
     ``options`` go to the engine: :func:`scanner.sweep.connect.connect_sweep` (``concurrency``,
     ``timeout``, ``shard``) or :func:`scanner.sweep.masscan.masscan_sweep` (``netns``, ``seed``,
     ``shards``, ``wait``, ``passes``, ``retries``, ``canary``, ``adapter``, ``router_ip``, ``router_mac``,
-    ``production``...).
+    ``production``...). ``max_targets``: the connect engine refuses more addresses than this (see
+    :data:`CONNECT_MAX_TARGETS`; None = no cap).
 
     Raises UsageError (bad engine/rate), :class:`scanner.sweep.masscan.MasscanError` (a RunError: masscan
     failed, one clear line) or :class:`scanner.sweep.masscan.UnsafeNamespace`.
     """
     if engine not in ENGINES:
         raise UsageError(f"--engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "connect":
+        check_connect_size(targets, max_targets)
     if rate is None or rate <= 0:
         raise UsageError("--rate: an explicit positive rate (packets/s) is required")
     report = report if report is not None else SweepReport()

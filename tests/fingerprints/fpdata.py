@@ -20,9 +20,11 @@ from typing import Any
 
 from scanner.model import Exchange, Status, Transcript
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-TRANSCRIPTS = SHARED / "transcripts"
-CASES = SHARED / "cases" / "cases.jsonl"
+_REPO = Path(__file__).resolve().parents[2]
+# The repository's own copies of ../shared/transcripts and ../shared/cases (byte-identical; tests/lab checks
+# that), so the suite runs on a clone without ../shared beside it.
+TRANSCRIPTS = _REPO / "tests" / "transcripts" / "recorded"
+CASES = _REPO / "scanner" / "lab" / "data" / "cases.jsonl"
 EXPECTED = Path(__file__).resolve().parents[1] / "cases" / "expected.yaml"
 REAL = Path(__file__).resolve().parents[1] / "transcripts" / "real"
 
