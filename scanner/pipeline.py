@@ -148,14 +148,12 @@ async def enrich_stage(results: AsyncIterable[ProbeResult], enrich_options: Any 
 
 async def skip_done(open_ports: AsyncIterable[OpenPort], done: set[tuple[str, int]],
                     counters: Counters) -> AsyncIterator[OpenPort]:
-    """Drop ip:port pairs already stored for this run (resume) and repeated pairs (de-duplication)."""
-    seen: set[tuple[str, int]] = set(done)
+    """Drop the ip:port pairs already stored for this run (resume). Memory: only the resume set; the sweep
+    stage de-duplicates what it yields (``scanner.sweep.sweep``)."""
     async for op in open_ports:
-        key = (op.ip, op.port)
-        if key in seen:
+        if done and (op.ip, op.port) in done:
             counters.skipped += 1
             continue
-        seen.add(key)
         yield op
 
 

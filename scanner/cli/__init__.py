@@ -19,18 +19,23 @@ from scanner.errors import PoolscanError
 COMMAND_MODULES = ("probe", "scan", "sweep", "lab", "classify", "export", "campaign", "db")  # classify adds unknowns
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             invoke_without_command=True)
 @click.version_option(__version__, prog_name="poolscan")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Find cryptocurrency mining pools by scanning for them.
 
     \b
     Stages: sweep (open ports) -> probe (real pool handshakes) -> classify (fingerprints)
             -> enrich -> store (SQLite) -> export (IOCs).
     \b
-    Ad hoc:   poolscan probe 203.0.113.7:3333
-    Campaign: poolscan scan --targets 203.0.113.0/24 --ports seeds/ports.txt
+    Ad hoc:   poolscan probe HOST[:PORT]            (e.g. the lab: poolscan probe 127.0.0.1:3333)
+    Scan:     poolscan scan --targets CIDR|FILE --ports pool
+    Nightly:  poolscan campaign run campaigns/example.toml
     """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 def _load_commands() -> None:

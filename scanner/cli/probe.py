@@ -50,7 +50,9 @@ def parse_hostport(spec: str) -> tuple[str, str, int | None]:
     try:
         ip = str(ipaddress.ip_address(host))
     except ValueError:
-        if not host or any(c.isspace() for c in host) or "/" in host:
+        if not host or any(c.isspace() for c in host) or "/" in host or all(c.isdigit() or c == "." for c in host) \
+                or not all(c.isascii() and (c.isalnum() or c in "-._") for c in host):
+            # dotted digits that are no IP (300.1.1.1) and odd names are typos: no DNS query for them
             raise UsageError(f"{spec!r}: not an IP address or host name") from None
         try:
             infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)

@@ -14,6 +14,8 @@ request.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -124,21 +126,34 @@ def _lines(data: bytes) -> list[bytes]:
     return out[:MAX_LINES]
 
 
+@functools.lru_cache(maxsize=512)
+def _parse_sent(data: bytes) -> tuple[tuple[str, str] | None, tuple[tuple[Any, str, Any], ...]]:
+    """(HTTP method and path or None, ((id, method, params), ...)) of one write of ours. Cached: poolscan sends
+    the same few writes to every target, so this is decoded once per process, not once per transcript."""
+    req = http_proto.split_request(data)
+    head = None
+    if req is not None:
+        head = (req[0], req[1])
+        data = req[2]
+    msgs = []
+    for line in _lines(data):
+        m = decode(line)
+        if isinstance(m, Notification):
+            msgs.append((m.id, m.method, m.params))
+    return head, tuple(msgs)
+
+
 def _requests(t: Transcript, facts: dict[str, Any]) -> list[Request]:
     out: list[Request] = []
     for i, e in enumerate(t.exchanges):
         if e.dir != "send":
             continue
-        data = e.data[:MAX_RAW]
-        req = http_proto.split_request(data)
-        if req is not None:
-            facts.setdefault("http.method", req[0])
-            facts.setdefault("http.path", req[1])
-            data = req[2]
-        for line in _lines(data):
-            m = decode(line)
-            if isinstance(m, Notification):
-                out.append(Request(id=m.id, method=m.method, params=m.params, exchange=i))
+        head, msgs = _parse_sent(e.data[:MAX_RAW])
+        if head is not None:
+            facts.setdefault("http.method", head[0])
+            facts.setdefault("http.path", head[1])
+        for mid, method, params in msgs:
+            out.append(Request(id=mid, method=method, params=params, exchange=i))
     return out
 
 

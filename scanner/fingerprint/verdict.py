@@ -23,6 +23,8 @@ Pure and total: never raises on transcript content.
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -160,6 +162,15 @@ def _best(hits: Sequence[Hit], key: str) -> tuple[Any, float]:
     return best, conf
 
 
+_PROBE_SUFFIX = re.compile(r"^(.*) \(([a-z0-9+_-]+)\)$", re.S)
+
+
+def _split_probe(evidence: str) -> tuple[str, str | None]:
+    """``"rule: what (stratum1)"`` -> (``"rule: what"``, ``"stratum1"``)."""
+    m = _PROBE_SUFFIX.match(evidence)
+    return (m.group(1), m.group(2)) if m else (evidence, None)
+
+
 def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: FingerprintSet) -> Verdict:
     """Fold hits into one Verdict (rules in the module docstring)."""
     pool_conf = max((h.confidence for h in hits if h.verdict.get("is_pool") is True), default=0.0)
@@ -170,8 +181,11 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
         conf = pool_conf
     elif non_conf > 0:
         is_pool, conf = False, non_conf
-    elif any("is_pool" in h.verdict and h.verdict["is_pool"] is None for h in hits):
-        is_pool, conf = None, 0.0  # a neutral label (tarpit, tls): can't tell yet
+    elif any("is_pool" in h.verdict and h.verdict["is_pool"] is None
+             and not (received and h.verdict.get("label") == "tarpit") for h in hits):
+        # A neutral label (tarpit, tls): can't tell yet. Silence on one probe is no tarpit when other probes
+        # of the same port got bytes back: those bytes decide (below).
+        is_pool, conf = None, 0.0
     elif received:
         is_pool, conf = False, UNKNOWN_CONFIDENCE
     else:
@@ -208,11 +222,17 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
     used = sorted(agree if is_pool is True else [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool],
                   key=lambda h: (-h.confidence, "software" not in h.verdict))
     evidence: list[str] = list(notes)
+    # One line per fact: the same rule and value seen by several probes becomes "... (stratum1, cryptonote)".
+    merged: dict[str, list[str]] = {}
     for h in used:
-        if h.evidence not in evidence:
-            evidence.append(h.evidence)
-        if len(evidence) >= MAX_EVIDENCE:
-            break
+        text, probe = _split_probe(h.evidence)
+        if text not in merged:
+            if len(merged) + len(notes) >= MAX_EVIDENCE:
+                continue
+            merged[text] = []
+        if probe and probe not in merged[text]:
+            merged[text].append(probe)
+    evidence += [f"{t} ({', '.join(p)})" if p else t for t, p in merged.items()]
     return Verdict(is_pool=is_pool, protocol=out["protocol"], software=out["software"], coin=out["coin"],
                    algo=out["algo"], confidence=round(float(conf), 4), label=out["label"],
                    evidence=tuple(evidence), fingerprints_version=fps.version)

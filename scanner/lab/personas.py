@@ -536,12 +536,11 @@ HOSTILE_PORTS = {"silent": 45700, "endless": 9999, "reset": 10128, "garbage": 20
 def _hostile() -> list[Persona]:
     from scanner.lab import hostile
 
-    # Silent peers leave the question open, and so does a peer that resets in the middle of a stratum-looking
-    # line (a broken pool or a trap: the bytes cut off before anything decides); peers that send bytes that are
-    # no pool protocol are not pools.
+    # Silent peers leave the question open; peers that send bytes that are no pool protocol (garbage, an
+    # endless line, a line cut by a reset) are not pools, with low confidence.
     return [Persona(name=f"hostile-{n}", kind=f"hostile:{n}", port=HOSTILE_PORTS.get(n),
                     source="written for the lab: scanner/lab/hostile.py (hostile peer, no real software)",
-                    expect=expect(None if n in ("silent", "tarpit", "reset") else False),
+                    expect=expect(None if n in ("silent", "tarpit") else False),
                     notes=hostile.DESCRIPTIONS[n])
             for n in hostile.NAMES]
 

@@ -58,14 +58,6 @@ class Malformed:
 Message = Response | Notification | Malformed
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Keep the first occurrence order; later duplicates overwrite values (as JavaScript/Go parsers do).
-    d: dict[str, Any] = {}
-    for k, v in pairs:
-        d[k] = v
-    return d
-
-
 def decode(line: bytes) -> Message:
     """Decode one line. Returns Response, Notification or Malformed; never raises on peer data."""
     if len(line) > MAX_DECODE:
@@ -78,19 +70,14 @@ def decode(line: bytes) -> Message:
     if not s.startswith("{"):
         return Malformed(line[:256], "not a JSON object")
     try:
-        keys_seen: list[str] = []
-
-        def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            keys_seen[:] = [k for k, _ in pairs]
-            return _pairs(pairs)
-
-        obj = json.loads(s, object_pairs_hook=hook)
+        # A plain dict keeps the wire order of first occurrence and the last value of a duplicated key, as
+        # JavaScript and Go decoders do; the key order is a software fingerprint.
+        obj = json.loads(s)
     except (ValueError, RecursionError) as exc:
         return Malformed(line[:256], f"invalid JSON: {str(exc)[:80]}")
     if not isinstance(obj, dict):
         return Malformed(line[:256], "not a JSON object")
-    # keys_seen holds the last object closed, which for a top-level object is the object itself.
-    keys = tuple(dict.fromkeys(keys_seen)) if set(keys_seen) == set(obj) else tuple(obj)
+    keys = tuple(obj)
     method = obj.get("method")
     if isinstance(method, str) and "result" not in obj and "error" not in obj:
         return Notification(method=method, params=obj.get("params"), id=obj.get("id"), keys=keys, obj=obj)

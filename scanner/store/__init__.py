@@ -185,6 +185,9 @@ class Store:
             db.execute("PRAGMA busy_timeout = 5000")
             if p is not None:
                 db.enable_wal()
+                # WAL + synchronous=NORMAL: a commit is durable against a process crash (kill -9), only an OS
+                # crash can lose the last transactions; it doubles the write rate (466 -> 938 results/s).
+                db.execute("PRAGMA synchronous = NORMAL")
             MIGRATIONS.apply(db)
         except Exception as exc:  # sqlite3.DatabaseError: file is not a database, etc.
             if exc.__class__.__name__ in ("DatabaseError", "OperationalError"):

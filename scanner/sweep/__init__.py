@@ -32,6 +32,8 @@ Side channels (an async generator cannot return values):
 
 from __future__ import annotations
 
+import ipaddress
+
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -185,7 +187,9 @@ async def sweep(targets: TargetSet, ports: Sequence[int], *, engine: str = "conn
     tarpit = tarpit if tarpit is not None else TarpitGuard()
     port_set = frozenset(ports)
     pair_set = frozenset((str(ip), p) for ip, p in targets.pairs)
-    seen: set[tuple[str, int]] = set()
+    # De-duplication keys packed into one int (address << 16 | port, IPv6 kept apart by a high bit): ~30 bytes a
+    # key instead of ~190 for a (str, int) tuple, so a million open ports stay within tens of MB.
+    seen: set[int] = set()
     if engine == "connect":
         from scanner.sweep.connect import connect_sweep
 
@@ -197,14 +201,16 @@ async def sweep(targets: TargetSet, ports: Sequence[int], *, engine: str = "conn
     try:
         async for op in source:
             key = (op.ip, op.port)
-            if key in seen:
+            addr = ipaddress.ip_address(op.ip)
+            packed = ((int(addr) | ((addr.version == 6) << 128)) << 16) | op.port
+            if packed in seen:
                 report.duplicates += 1
                 continue
             if targets.exclusions.contains(op.ip) or not (
                     (op.port in port_set and op.ip in targets) or key in pair_set):
                 report.dropped += 1
                 continue
-            seen.add(key)
+            seen.add(packed)
             if not tarpit.admit(op.ip):
                 continue
             report.found += 1

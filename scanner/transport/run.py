@@ -138,15 +138,13 @@ async def run_dialogue(
 
     # Connect (and TLS handshake) within connect_s.
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(limits.connect_s):
+            reader, writer = await asyncio.open_connection(
                 ip, port, ssl=tls_context() if tls else None,
                 server_hostname=(server_name or "") if tls else None,
                 limit=limits.read_chunk,
-            ),
-            timeout=limits.connect_s,
-        )
-    except asyncio.TimeoutError:
+            )
+    except TimeoutError:
         status, error = (Status.TLS_ERROR, "TLS handshake timed out") if tls else (
             Status.CONNECTION_TIMEOUT, f"no answer to connect within {limits.connect_s:g} s")
         return finish()
@@ -175,7 +173,9 @@ async def run_dialogue(
             if step.send:
                 writer.write(step.send)
                 record("send", step.send, t_conn)
-                await asyncio.wait_for(writer.drain(), timeout=max(0.01, deadline - time.monotonic()))
+                if writer.transport.get_write_buffer_size():  # only a peer that does not read makes us wait
+                    async with asyncio.timeout(max(0.01, deadline - time.monotonic())):
+                        await writer.drain()
             if step.done:
                 if step.error:
                     status, error = Status.READ_LIMIT if "too long" in step.error else Status.PROTOCOL_ERROR, step.error
@@ -187,8 +187,9 @@ async def run_dialogue(
                 break
             wait = min(step.wait, left)
             try:
-                data = await asyncio.wait_for(reader.read(limits.read_chunk), timeout=wait)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(wait):
+                    data = await reader.read(limits.read_chunk)
+            except TimeoutError:
                 if step.wait > left:  # the deadline, not the dialogue's wait, ran out
                     status, error = Status.IO_TIMEOUT, f"session deadline of {limits.session_s:g} s reached"
                     break
@@ -208,7 +209,7 @@ async def run_dialogue(
                 status, error = Status.READ_LIMIT, f"byte cap of {limits.max_bytes} bytes reached"
                 break
             step = dialogue.feed(data)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         status, error = Status.IO_TIMEOUT, "write timed out"
     except (OSError, ssl.SSLError) as exc:
         status, error = _status_for(exc)
@@ -223,12 +224,17 @@ async def run_dialogue(
 
 
 async def _close(writer: asyncio.StreamWriter | None) -> None:
+    """Close a probe connection. Plain TCP: close and go (the kernel finishes the FIN). TLS: wait at most 1 s
+    for the close_notify exchange. Never raises: a peer that broke the connection is already recorded."""
     if writer is None:
         return
     try:
+        is_tls = writer.get_extra_info("ssl_object") is not None
         writer.close()
-        await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
-    except (OSError, ssl.SSLError, asyncio.TimeoutError, RuntimeError):
+        if is_tls:
+            async with asyncio.timeout(1.0):
+                await writer.wait_closed()
+    except (OSError, ssl.SSLError, TimeoutError, RuntimeError, AttributeError):
         try:
             writer.transport.abort()
         except Exception:  # pragma: no cover - best effort
