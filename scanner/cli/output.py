@@ -82,3 +82,38 @@ def print_json_line(obj: dict[str, Any]) -> None:
     """One compact JSON object per line on stdout (UTF-8; non-ASCII escaped so any terminal is safe)."""
     sys.stdout.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=True) + "\n")
     sys.stdout.flush()
+
+
+def print_result_cards(results: Iterable[ProbeResult], console: Console | None = None) -> None:
+    """One block per probed port — the verdict on one line, then the evidence, one item a line — readable at
+    any terminal width (the ad hoc probe's default output)."""
+    c = console or stdout
+    for r in results:
+        v = r.verdict
+        host = f"[{r.ip}]:{r.port}" if ":" in r.ip else f"{r.ip}:{r.port}"
+        verdict = {True: "[bold red]POOL[/]", False: "[green]not a pool[/]", None: "[yellow]can't tell[/]"}[v.is_pool]
+        what = " / ".join(escape(safe_text(x, 40)) for x in (v.protocol, v.software, v.coin, v.algo) if x)
+        if v.is_pool is not True and v.label:
+            what = f"service: {escape(safe_text(v.label, 40))}"
+        elif v.is_pool is True and not what:
+            what = "[dim]protocol and software not determinable[/]"
+        c.print(f"[bold]{escape(host)}[/]  {verdict} ({v.confidence:.2f})  {what}"
+                + ("  [dim]tls[/]" if r.tls else "") + f"  [dim]{escape(r.status.value)}[/]",
+                soft_wrap=True)
+        for e in v.evidence:
+            c.print(f"    - {escape(safe_text(e, 300))}", soft_wrap=True, highlight=False)
+        extra = r.enrichment or {}
+        geo = " ".join(str(extra[k]) for k in ("country", "asn", "as_org") if extra.get(k))
+        if geo:
+            c.print(f"    [dim]network:[/] {escape(safe_text(geo, 120))}", soft_wrap=True)
+        if extra.get("domains"):
+            c.print(f"    [dim]names:[/] {escape(safe_text(', '.join(map(str, extra['domains'][:10])), 300))}",
+                    soft_wrap=True)
+        web = extra.get("web_api") or {}
+        if web:
+            bits = ", ".join(f"{k}={safe_text(web[k], 40)}" for k in ("pool_name", "coins", "hashrate", "miners", "fee")
+                             if web.get(k) not in (None, "", []))
+            if bits:
+                c.print(f"    [dim]pool API:[/] {escape(bits)}", soft_wrap=True)
+        if extra.get("favicon_mmh3") is not None:
+            c.print(f"    [dim]favicon mmh3:[/] {extra['favicon_mmh3']}", soft_wrap=True)

@@ -13,7 +13,7 @@ import click
 from scanner.cli import cli
 from rich.markup import escape
 
-from scanner.cli.output import print_json_line, results_table, stderr, stdout
+from scanner.cli.output import print_json_line, print_result_cards, results_table, stderr, stdout
 from scanner.errors import UsageError
 from scanner.model import ProbeResult
 from scanner.probes.engine import ProbeOptions, probe_port
@@ -151,7 +151,7 @@ def _probe_stdin(options: ProbeOptions, allow_reserved: bool, concurrency: int, 
     results = asyncio.run(go())
     if not as_json:
         if results:
-            stdout.print(results_table(sorted(results, key=lambda r: (r.ip, r.port)), title="poolscan probe -"))
+            print_result_cards(sorted(results, key=lambda r: (r.ip, r.port)))
         stdout.print(f"{sum(r.verdict.is_pool is True for r in results)} of {len(results)} probed port(s) "
                      f"look like a mining pool.")
 
@@ -254,7 +254,7 @@ def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: 
     if not results:
         stdout.print(f"{ip}: no open port among the ones tried (--ports {ports_spec}).")
         return
-    stdout.print(results_table(results, title=f"poolscan probe {name}"))
+    print_result_cards(results)
     pools = sum(1 for r in results if r.verdict.is_pool is True)
     stdout.print(f"{pools} of {len(results)} probed port(s) look like a mining pool.")
     sys.stdout.flush()

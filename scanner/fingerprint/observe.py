@@ -64,6 +64,8 @@ class Observation:
     facts: dict[str, Any] = field(default_factory=dict)
 
     _by_method: dict[str, list[Response]] | None = None
+    _by_notify: dict[str, list[Notification]] | None = None
+    _present: set[Any] | None = None
 
     def methods_for(self, reply_id: Any) -> list[str]:
         """Methods of the requests whose id matches ``reply_id``."""
@@ -85,8 +87,37 @@ class Observation:
         """Peer messages carrying ``method`` (``any``: all of them)."""
         return [m for m in self.messages if isinstance(m, Notification) and (method == "any" or m.method == method)]
 
+    def notified(self, method: str) -> list[Notification]:
+        """Same as :meth:`notifications` (do not modify the list returned), from an index built once."""
+        if self._by_notify is None:
+            index: dict[str, list[Notification]] = {"any": []}
+            for m in self.messages:
+                if isinstance(m, Notification):
+                    index["any"].append(m)
+                    index.setdefault(m.method, []).append(m)
+            self._by_notify = index
+        return self._by_notify.get(method, _EMPTY)
+
+    def present(self) -> set[Any]:
+        """What a rule may test here: every fact name, ``("reply", method)`` for each method (and ``any``)
+        with at least one reply, ``("notify", method)`` likewise for pushes (the keys of
+        :func:`scanner.fingerprint.rules.compile_condition`'s ``needs``)."""
+        if self._present is None:
+            keys: set[Any] = set(self.facts)
+            self.replies("any")
+            for meth, lst in (self._by_method or {}).items():
+                if lst:
+                    keys.add(("reply", meth))
+            self.notified("any")
+            for meth, lst in (self._by_notify or {}).items():
+                if lst:
+                    keys.add(("notify", meth))
+            self._present = keys
+        return self._present
+
 
 _DECODER = json.JSONDecoder()
+_EMPTY: list[Any] = []
 
 
 def split_objects(line: bytes, max_parts: int = 64) -> list[bytes]:

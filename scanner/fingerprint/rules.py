@@ -188,3 +188,233 @@ def match_all(conds: list[dict[str, Any]], o: Observation) -> list[Any] | None:
             return None
         out.append(w)
     return out
+
+
+# ------------------------------------------------------------------------------------------ compiled form
+#
+# The interpreter above (:func:`holds`, :func:`match_all`) is the reference semantics. For speed, the
+# verdict module evaluates each rule through the closures below, built once per rule: they compute exactly
+# what :func:`holds` computes (same selectors, same tests, same witnesses), without re-reading the condition
+# dict on every call. A compiled condition returns its witness (possibly None) when it holds, else ``FAIL``.
+
+FAIL = object()
+
+
+def _compile_path(path: str | None) -> Any:
+    """A getter ``message -> value`` equal to ``_msg_value(message, path)``."""
+    if path is None:
+        return lambda m: m.obj
+    if path == "$keys":
+        return lambda m: ",".join(m.keys)
+    if path == "$id":
+        return lambda m: m.id
+    if path == "$id_type":
+        return lambda m: type(m.id).__name__
+    parts: list[tuple[str, int | None]] = []
+    for part in path.split("."):
+        try:
+            idx: int | None = int(part)
+        except ValueError:
+            idx = None
+        parts.append((part, idx))
+
+    def walk(obj: Any) -> Any:
+        cur = obj
+        for key, idx in parts:
+            if isinstance(cur, dict):
+                if key not in cur:
+                    return MISSING
+                cur = cur[key]
+            elif isinstance(cur, list):
+                if idx is None or not -len(cur) <= idx < len(cur):
+                    return MISSING
+                cur = cur[idx]
+            else:
+                return MISSING
+        return cur
+
+    if path in ("$code", "$text"):
+        return lambda m: _msg_value(m, path)
+    if len(parts) == 1:
+        key, idx = parts[0]
+
+        def walk1(m: Any) -> Any:
+            cur = m.obj
+            if isinstance(cur, dict):
+                return cur[key] if key in cur else MISSING
+            if isinstance(cur, list):
+                if idx is None or not -len(cur) <= idx < len(cur):
+                    return MISSING
+                return cur[idx]
+            return MISSING
+        return walk1
+    return lambda m: walk(m.obj)
+
+
+def _equals_test(x: Any) -> Any:
+    """``v -> _same(v, x)`` for a value that is not MISSING."""
+    if isinstance(x, bool):
+        return lambda v: v is x
+    if isinstance(x, str) or x is None:
+        return lambda v: v == x and not isinstance(v, bool)
+    return lambda v: not isinstance(v, bool) and v == x
+
+
+def _compile_test(cond: dict[str, Any]) -> Any:
+    """A predicate ``v -> bool`` equal to ``test(cond, v)``; every test a condition carries, in the same
+    order (so that a value of an unexpected type fails, or raises, exactly where :func:`test` does)."""
+    checks: list[Any] = []
+    if "equals" in cond:
+        checks.append(_equals_test(cond["equals"]))
+    if "in" in cond:
+        opts = cond["in"]
+        checks.append(lambda v: any(_same(v, x) for x in opts))
+    if "type" in cond:
+        checks.append(_TYPES.get(cond["type"], lambda _: False))
+    if "len" in cond:
+        want = cond["len"]
+
+        def len_ok(v: Any) -> bool:
+            if not isinstance(v, (str, list)):
+                return False
+            lo, hi = (want, want) if isinstance(want, int) else (want[0], want[1])
+            return lo <= len(v) <= hi
+        checks.append(len_ok)
+    if "gte" in cond:
+        lo_ = cond["gte"]
+        checks.append(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= lo_)
+    if "lte" in cond:
+        hi_ = cond["lte"]
+        checks.append(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v <= hi_)
+    if "regex" in cond:
+        rx = compile_regex(cond["regex"]).search
+
+        def rx_ok(v: Any) -> bool:
+            s = v if isinstance(v, str) else _as_text(v)
+            return s is not None and rx(s[:65536]) is not None
+        checks.append(rx_ok)
+    if "not_regex" in cond:
+        nrx = compile_regex(cond["not_regex"]).search
+
+        def nrx_ok(v: Any) -> bool:
+            s = v if isinstance(v, str) else _as_text(v)
+            return s is None or nrx(s[:65536]) is None
+        checks.append(nrx_ok)
+    has_exists = "exists" in cond
+    want_exists = bool(cond["exists"]) if has_exists else False
+    if len(checks) == 1:
+        only = checks[0]
+        if not has_exists:
+            return lambda v: v is not MISSING and only(v)
+    checks_t = tuple(checks)
+
+    def run(v: Any) -> bool:
+        if has_exists:
+            if (v is not MISSING) != want_exists:
+                return False
+            if v is MISSING:
+                return True
+        if v is MISSING:
+            return False
+        for c in checks_t:
+            if not c(v):
+                return False
+        return True
+    return run
+
+
+def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
+    """Compile one condition: ``(fn, needs)``. ``fn(observation)`` returns the witness :func:`holds` would
+    give when the condition holds, else :data:`FAIL`. ``needs`` is a set of keys that must all be present in
+    :meth:`Observation.present` for the condition to be able to hold (``("reply", m)``, ``("notify", m)``,
+    or a fact name): a condition whose needs are absent is false without being evaluated."""
+    if "all" in cond:
+        parts = [compile_condition(c) for c in cond["all"]]
+        fns = tuple(p[0] for p in parts)
+        needs = frozenset().union(*(p[1] for p in parts)) if parts else frozenset()
+
+        def all_fn(o: Observation) -> Any:
+            wit = None
+            for fn in fns:
+                w = fn(o)
+                if w is FAIL:
+                    return FAIL
+                if wit is None:
+                    wit = w
+            return wit
+        return all_fn, needs
+    if "any" in cond:
+        afns = tuple(compile_condition(c)[0] for c in cond["any"])
+
+        def any_fn(o: Observation) -> Any:
+            for fn in afns:
+                w = fn(o)
+                if w is not FAIL:
+                    return w
+            return FAIL
+        return any_fn, frozenset()
+    if "not" in cond:
+        inner = compile_condition(cond["not"])[0]
+        return (lambda o: None if inner(o) is FAIL else FAIL), frozenset()
+    ok = _compile_test(cond)
+    if "reply" in cond or "notify" in cond:
+        is_reply = "reply" in cond
+        method = str(cond["reply"] if is_reply else cond["notify"])
+        get = _compile_path(cond.get("path"))
+        need = ("reply" if is_reply else "notify", method)
+
+        if is_reply:
+            def msg_fn(o: Observation) -> Any:
+                for m in o.replies(method):
+                    v = get(m)
+                    if ok(v):
+                        return None if v is MISSING else v
+                return FAIL
+        else:
+            def msg_fn(o: Observation) -> Any:
+                for m in o.notified(method):
+                    v = get(m)
+                    if ok(v):
+                        return None if v is MISSING else v
+                return FAIL
+        # an empty selection never holds, whatever the tests
+        return msg_fn, frozenset((need,))
+    if "fact" in cond:
+        name = str(cond["fact"])
+        null_missing = cond.get("exists") is False
+
+        def fact_fn(o: Observation) -> Any:
+            v = o.facts.get(name, MISSING)
+            if v is None and null_missing:
+                v = MISSING
+            if ok(v):
+                return None if v is MISSING else v
+            return FAIL
+        # an absent fact fails every test but ``exists`` (a leaf with ``exists`` may hold without it)
+        return fact_fn, (frozenset() if "exists" in cond else frozenset((name,)))
+    return (lambda o: FAIL), frozenset()
+
+
+def compile_when(conds: Any) -> tuple[Any, frozenset[Any]]:
+    """Compile a rule's ``when`` list: ``(fn, needs)``; ``fn(observation)`` returns the witness list
+    :func:`match_all` would return, else None."""
+    parts = [compile_condition(c) for c in conds]
+    fns = tuple(p[0] for p in parts)
+    needs = frozenset().union(*(p[1] for p in parts)) if parts else frozenset()
+    if len(fns) == 1:
+        f0 = fns[0]
+
+        def one(o: Observation) -> list[Any] | None:
+            w = f0(o)
+            return None if w is FAIL else [w]
+        return one, needs
+
+    def many(o: Observation) -> list[Any] | None:
+        out = []
+        for fn in fns:
+            w = fn(o)
+            if w is FAIL:
+                return None
+            out.append(w)
+        return out
+    return many, needs

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
-from scanner.fingerprint.rules import compile_regex, match_all
+from scanner.fingerprint.rules import compile_regex, compile_when, match_all
 from scanner.model import Transcript, Verdict
 
 FIELDS = ("protocol", "software", "coin", "algo", "label")
@@ -238,10 +238,104 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
                    evidence=tuple(evidence), fingerprints_version=fps.version)
 
 
+class _Compiled:
+    """One rule ready to run: its index in ``fps.rules``, the rule, its compiled ``when`` (observation ->
+    witnesses or None) and its needs (keys of :meth:`Observation.present` that must all be there)."""
+
+    __slots__ = ("index", "rule", "match", "needs")
+
+    def __init__(self, index: int, rule: Rule) -> None:
+        self.index = index
+        self.rule = rule
+        try:
+            self.match, self.needs = compile_when(rule.when)
+        except Exception:  # noqa: BLE001 - a rule shape the compiler does not know: interpret it
+            when = list(rule.when)
+            self.match, self.needs = (lambda o: match_all(when, o)), frozenset()
+
+
+class _Plan:
+    """The rules of one fingerprint set, compiled once and indexed by probe id: ``for_probe(p)`` lists (in
+    rule order) the rules that apply to probe ``p`` (``probe: any`` ones included)."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self.compiled = [_Compiled(i, r) for i, r in enumerate(rules)]
+        self._by_probe: dict[Any, list[_Compiled]] = {}
+
+    def for_probe(self, probe: Any) -> list[_Compiled]:
+        try:
+            return self._by_probe[probe]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable probe id: no caching
+            return [c for c in self.compiled if c.rule.probes is None or probe in c.rule.probes]
+        out = [c for c in self.compiled if c.rule.probes is None or probe in c.rule.probes]
+        if len(self._by_probe) < 256:
+            self._by_probe[probe] = out
+        return out
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(fps: FingerprintSet) -> _Plan:
+    """The compiled plan of ``fps.rules`` (cached by the identity of the rules tuple, which the plan keeps
+    alive so the id is not reused)."""
+    rules = fps.rules
+    plan = _PLANS.get(id(rules))
+    if plan is None or plan.rules is not rules:
+        plan = _Plan(rules)
+        if len(_PLANS) >= 16:
+            _PLANS.clear()
+        _PLANS[id(rules)] = plan
+    return plan
+
+
+def _all_rule_hits(plan: _Plan, observations: Sequence[Observation], notes: list[str]) -> list[Hit]:
+    """The hits of every rule of ``plan``, in the order ``[rule_hits(r, observations) for r in rules]``
+    gives them (rule order, then observation order). A rule that fails on any observation contributes no
+    hit and one ``classify.error`` note (in rule order), as :func:`rule_hits` under ``classify`` would."""
+    found: dict[int, list[Hit]] = {}
+    failed: dict[int, str] = {}
+    for o in observations:
+        present = o.present()
+        probe = o.probe
+        for c in plan.for_probe(probe):
+            if not c.needs <= present:
+                continue
+            try:
+                w = c.match(o)
+                if w is None:
+                    continue
+                rule = c.rule
+                hit = Hit(rule.id, probe, rule.verdict, rule.confidence, _evidence(rule.id, rule.evidence, w, probe),
+                          relayed=rule.relayed)
+            except Exception as exc:  # noqa: BLE001
+                failed.setdefault(c.index, type(exc).__name__)
+                continue
+            lst = found.get(c.index)
+            if lst is None:
+                found[c.index] = [hit]
+            else:
+                lst.append(hit)
+    hits: list[Hit] = []
+    for i in sorted(found):
+        if i not in failed:
+            hits += found[i]
+    for i in sorted(failed):
+        notes.append(f"classify.error: rule {plan.rules[i].id} failed: {failed[i]}")
+    return hits
+
+
 def classify(transcripts: Sequence[Transcript], fps: FingerprintSet) -> Verdict:
     """The Verdict for the transcripts of ONE ip:port under fingerprint set ``fps``. Pure and total: never
     raises on transcript content (an internal failure on one transcript drops that transcript and is noted
-    in the evidence)."""
+    in the evidence).
+
+    Speed: the rules are compiled once per fingerprint set (:func:`scanner.fingerprint.rules.compile_when`)
+    and a rule runs only on the transcripts of its probes whose observation has every reply, push and fact
+    the rule needs; the result is the same as running :func:`rule_hits` for every rule."""
     observations: list[Observation] = []
     notes: list[str] = []
     for t in transcripts:
@@ -249,12 +343,7 @@ def classify(transcripts: Sequence[Transcript], fps: FingerprintSet) -> Verdict:
             observations.append(observe(t))
         except Exception as exc:  # noqa: BLE001 - totality: hostile input must never crash a run
             notes.append(f"classify.error: transcript {getattr(t, 'probe', '?')} skipped: {type(exc).__name__}")
-    hits: list[Hit] = []
-    for rule in fps.rules:
-        try:
-            hits += rule_hits(rule, observations)
-        except Exception as exc:  # noqa: BLE001
-            notes.append(f"classify.error: rule {rule.id} failed: {type(exc).__name__}")
+    hits = _all_rule_hits(_plan(fps), observations, notes)
     try:
         hits += coin_hits(observations, fps.coins)
     except Exception as exc:  # noqa: BLE001
