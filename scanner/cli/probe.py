@@ -7,6 +7,7 @@ import ipaddress
 import json
 import socket
 import sys
+from typing import AsyncIterator
 
 import click
 
@@ -16,6 +17,7 @@ from rich.markup import escape
 from scanner.cli.output import print_json_line, print_result_cards, results_table, stderr, stdout
 from scanner.errors import UsageError
 from scanner.model import ProbeResult
+from scanner.pipeline import enrich_stage
 from scanner.probes.engine import ProbeOptions, probe_port
 from scanner.transport.limits import Limits
 
@@ -202,14 +204,9 @@ def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: 
     limits = Limits().scaled(timeout_scale)
     options = ProbeOptions(limits=limits, fast=fast, tls=tls, fingerprints=fingerprints)
     server_name = None if name == ip else name
-    enrich_options = None
-    if enrich:
-        try:
-            from scanner.enrich import EnrichOptions
+    from scanner.enrich import EnrichOptions
 
-            enrich_options = EnrichOptions(mmdb=list(mmdb))
-        except ImportError:
-            enrich_options = None
+    enrich_options = EnrichOptions(mmdb=list(mmdb)) if enrich else None
 
     async def go() -> list[ProbeResult]:
         if port is not None:
@@ -226,21 +223,12 @@ def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: 
             if not as_json:
                 stderr.print(f"[dim]open: {', '.join(map(str, ports))}; probing…[/]")
         results = await asyncio.gather(*(probe_port(ip, p, options, server_name=server_name) for p in ports))
-        if enrich_options is not None:
-            from dataclasses import replace
 
-            from scanner.enrich import enrich as do_enrich
-
-            out = []
+        async def each() -> AsyncIterator[ProbeResult]:
             for r in results:
-                if r.verdict.is_pool is True:
-                    try:
-                        r = replace(r, enrichment=await do_enrich(r, enrich_options))
-                    except Exception as exc:  # enrichment never changes the verdict nor stops the probe
-                        r = replace(r, enrichment={"errors": [f"enrich: {exc}"[:200]]})
-                out.append(r)
-            results = out
-        return list(results)
+                yield r
+
+        return [r async for r in enrich_stage(each(), enrich_options)]
 
     results = asyncio.run(go())
     if as_json:

@@ -185,14 +185,9 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
 
     # Loaded before the event loop starts: a first load inside it would stall open connections.
     options = ProbeOptions(limits=Limits().scaled(timeout_scale), fast=fast, tls=tls, fingerprints=load_fingerprints())
-    enrich_options = None
-    if enrich:
-        try:
-            from scanner.enrich import EnrichOptions
+    from scanner.enrich import EnrichOptions
 
-            enrich_options = EnrichOptions(mmdb=list(mmdb))
-        except ImportError:
-            enrich_options = None
+    enrich_options = EnrichOptions(mmdb=list(mmdb)) if enrich else None  # one per run: its cache is shared
     counters = Counters()
     found: list[ProbeResult] = []
     state: dict[str, Any] = {"broken_pipe": False, "main": None}
