@@ -21,7 +21,6 @@ verdict counts, database size. Target: peak < 300 MB and no growth with N.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess

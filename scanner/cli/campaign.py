@@ -150,7 +150,7 @@ def _print_summary(out: Any) -> None:
             stdout.print(f"... {len(out.new_pools) - 200} more new pools in the report")
     style = {"ok": "green", "failed": "red", "interrupted": "yellow"}.get(out.status, "")
     diff = (f" (new {out.diff['new']}, gone {out.diff['gone']}, changed {out.diff['changed']} vs {out.previous})"
-            if out.diff else (f" (all new: first finished run)" if out.status == "ok" else ""))
+            if out.diff else (" (all new: first finished run)" if out.status == "ok" else ""))
     stdout.print(f"campaign {escape(out.campaign)} run {out.run_id}{' (resumed)' if out.resumed else ''}: "
                  f"[{style}]{out.status}[/] in {out.elapsed_s:.1f} s, seed {out.seed}")
     stdout.print(f"  {k.get('open_ports', 0)} open ports, {k.get('probed', 0)} probed, [bold]{k.get('pools', 0)} pools[/]"

@@ -14,7 +14,7 @@ import click
 from scanner.cli import cli
 from rich.markup import escape
 
-from scanner.cli.output import print_json_line, print_result_cards, results_table, stderr, stdout
+from scanner.cli.output import print_json_line, print_result_cards, stderr, stdout
 from scanner.errors import UsageError
 from scanner.model import ProbeResult
 from scanner.pipeline import enrich_stage

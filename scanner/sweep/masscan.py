@@ -734,7 +734,7 @@ async def masscan_sweep(targets: TargetSet, ports: Sequence[int], *, rate: float
             if lab is None:
                 raise UnsafeNamespace(f"refusing to run masscan in namespace {netns!r}: it was not made by "
                                       f"'poolscan lab up' (no lab state names it)")
-            info = await check_lab_namespace(netns, allowed_ifaces=[lab["scan_if"]], targets=targets)
+            await check_lab_namespace(netns, allowed_ifaces=[lab["scan_if"]], targets=targets)
             if auto_adapter:
                 adapter = adapter or lab["scan_if"]
                 adapter_ip = adapter_ip or lab["scan_ip"]

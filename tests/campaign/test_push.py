@@ -5,12 +5,7 @@ exit 1 while the scan itself is kept (status ok)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,52 +17,9 @@ MEDALLION = Path(sys.executable).with_name("medallion")
 
 
 @pytest.fixture
-def taxii(tmp_path):
-    if not MEDALLION.exists():
-        pytest.skip("medallion is not installed in the venv")
-    import requests
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    coll = {"can_read": True, "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}
-    data = {"/discovery": {"title": "t", "description": "", "contact": "", "default": f"{base}/api1/",
-                           "api_roots": [f"{base}/api1/"]},
-            "api1": {"information": {"title": "api1", "description": "",
-                                     "versions": ["application/taxii+json;version=2.1"],
-                                     "max_content_length": 10485760},
-                     "status": [],
-                     "collections": [{"id": COLLECTION, "title": "pools", "description": "", "can_write": True, **coll},
-                                     {"id": READONLY, "title": "ro", "description": "", "can_write": False, **coll}]}}
-    (tmp_path / "data.json").write_text(json.dumps(data))
-    (tmp_path / "config.json").write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                    "filename": str(tmp_path / "data.json")},
-        "users": {"nightly": "s3cret"}, "taxii": {"max_page_size": 100}}))
-    log = open(tmp_path / "medallion.log", "wb")
-    proc = subprocess.Popen([str(MEDALLION), "--host", "127.0.0.1", "--port", str(port), str(tmp_path / "config.json")],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{base}/taxii2/", auth=("nightly", "s3cret"), timeout=1,
-                                headers={"Accept": "application/taxii+json;version=2.1"}).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "medallion did not start"
-            time.sleep(0.1)
+def taxii(tmp_path, taxii_server):
+    with taxii_server(tmp_path, "nightly", "s3cret", COLLECTION, READONLY) as base:
         yield base
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _objects(base: str) -> list[dict]:

@@ -3,7 +3,6 @@ says how to resume; ``--resume RUN`` alone finishes the run with the run's own t
 ``--json | head`` ends the run as interrupted, not failed."""
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import sqlite_utils
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,16 +4,12 @@ read back with taxii2-client. Config as in ../shared/reference/environment.md se
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from taxii2client.v21 import Collection
 
 from scanner.errors import RunError, UsageError
@@ -33,58 +29,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def medallion(tmp_path):
-    """A medallion server on a free 127.0.0.1 port with one writable and one read-only collection;
-    yields its base URL; killed by PID at the end."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = {
-        "/discovery": {"title": "poolscan test TAXII", "description": "medallion memory backend",
-                       "contact": "test@example.invalid", "default": f"{base}/api1/",
-                       "api_roots": [f"{base}/api1/"]},
-        "api1": {
-            "information": {"title": "API root 1", "description": "test api root",
-                            "versions": ["application/taxii+json;version=2.1"], "max_content_length": 10485760},
-            "status": [],
-            "collections": [
-                {"id": COLLECTION, "title": "mining-pools", "description": "writable", "can_read": True,
-                 "can_write": True, "media_types": ["application/stix+json;version=2.1"], "objects": [],
-                 "manifest": []},
-                {"id": READONLY, "title": "read-only", "description": "", "can_read": True, "can_write": False,
-                 "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []},
-            ],
-        },
-    }
-    (tmp_path / "data.json").write_text(json.dumps(data))
-    (tmp_path / "config.json").write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                    "filename": str(tmp_path / "data.json")},
-        "users": {USER: PASSWORD}, "taxii": {"max_page_size": 100}}))
-    log = open(tmp_path / "medallion.log", "wb")
-    proc = subprocess.Popen([str(MEDALLION), "--host", "127.0.0.1", "--port", str(port),
-                             str(tmp_path / "config.json")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                r = requests.get(f"{base}/taxii2/", auth=(USER, PASSWORD), timeout=1,
-                                 headers={"Accept": "application/taxii+json;version=2.1"})
-                if r.status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("medallion did not start: " + (tmp_path / "medallion.log").read_text()[-2000:])
-            time.sleep(0.1)
+def medallion(tmp_path, taxii_server):
+    """A medallion server with one writable and one read-only collection; yields its base URL."""
+    with taxii_server(tmp_path, USER, PASSWORD, COLLECTION, READONLY) as base:
         yield base
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def read_back(base: str) -> list[dict]:

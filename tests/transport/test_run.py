@@ -7,7 +7,6 @@ import ssl
 import struct
 import time
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -152,7 +151,7 @@ def test_tls_records_certificate_names(tmp_path):
 
     async def go():
         async def h(r, w):
-            line = await r.readline()
+            await r.readline()
             w.write(b'{"id":2,"result":[[["mining.notify","ab"]],"00",4],"error":null}\n')
             await w.drain()
             await asyncio.sleep(1)
