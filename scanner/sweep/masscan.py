@@ -747,7 +747,6 @@ async def masscan_sweep(targets: TargetSet, ports: Sequence[int], *, rate: float
 
                 canary_proc, cport = await start_canary(lab, list(ports))
                 canary_pair = (lab["canary_ip"], cport)
-            del info
         if canary and canary != "auto":
             host, _, p = canary.rpartition(":")
             try:
