@@ -117,3 +117,19 @@ def test_sv2_act2() -> None:
     assert not stratum2.is_act2(blob[:233])
     assert not stratum2.is_act2(b"{" + b"a" * 233)
     assert not stratum2.is_act2(bytes(234))  # zero entropy
+
+
+def test_sv2_act2_is_recognised_whatever_its_first_byte():
+    """Act 2 is ciphertext: a draw that starts with '{' or '[' (1 in 128) is still act 2 (seen in the demo);
+    234 bytes of JSON are not."""
+    import os
+
+    from scanner.protocols.stratum2 import is_act2
+
+    for first in (b"{", b"[", b" ", b"\x00"):
+        body = first + os.urandom(233)
+        while sum(1 for b in body if 32 <= b < 127) / 234 > 0.9:  # pragma: no cover - astronomically rare
+            body = first + os.urandom(233)
+        assert is_act2(body)
+    line = b'{"id":1,"result":"' + b"a" * 214 + b'"}'
+    assert len(line) == 234 and not is_act2(line)
