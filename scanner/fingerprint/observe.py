@@ -100,7 +100,8 @@ class Observation:
 
     def present(self) -> set[Any]:
         """What a rule may test here: every fact name, ``("reply", method)`` for each method (and ``any``)
-        with at least one reply, ``("notify", method)`` likewise for pushes (the keys of
+        with at least one reply, ``("reply-error", method)`` when one of them carries an error (not null or
+        false), ``("notify", method)`` likewise for pushes (the keys of
         :func:`scanner.fingerprint.rules.compile_condition`'s ``needs``)."""
         if self._present is None:
             keys: set[Any] = set(self.facts)
@@ -108,6 +109,8 @@ class Observation:
             for meth, lst in (self._by_method or {}).items():
                 if lst:
                     keys.add(("reply", meth))
+                    if any(m.error is not None and m.error is not False for m in lst):
+                        keys.add(("reply-error", meth))
             self.notified("any")
             for meth, lst in (self._by_notify or {}).items():
                 if lst:
@@ -125,7 +128,10 @@ def split_objects(line: bytes, max_parts: int = 64) -> list[bytes]:
     their newline, case C01) into one line per object; a remainder that does not parse (a truncated last
     object, case C06) is kept as a last piece of its own. A line that is one object comes back unchanged."""
     s = line.strip()
-    if not s.startswith(b"{") or b"}{" not in s.replace(b" ", b""):
+    if not s.startswith(b"{"):
+        return [line]
+    # "}{" once the spaces are removed; the cheap look-ups first (a flood line has no "}" at all)
+    if b"}{" not in s and (b"}" not in s or b" " not in s or b"}{" not in s.replace(b" ", b"")):
         return [line]
     try:
         text = s.decode("utf-8")
@@ -253,8 +259,9 @@ def _stratum1_facts(o: Observation, f: dict[str, Any]) -> None:
             f["job.witness_commitment"] = info.has_witness_commitment
         break
     else:
-        text = o.raw[:MAX_RAW].decode("latin-1")
-        if "mining.notify" in text and "job.layout" not in f:
+        # latin-1 maps bytes to characters one to one: test the bytes before decoding up to 256 KiB
+        if b"mining.notify" in o.raw[:MAX_RAW] and "job.layout" not in f:
+            text = o.raw[:MAX_RAW].decode("latin-1")
             mm = _NOTIFY_SALVAGE.search(text)
             if mm and stratum1.NULL_OUTPOINT in mm.group(3)[:200].lower():
                 info = coinbase.partial_coinbase(mm.group(3))
@@ -335,7 +342,7 @@ def observe(t: Transcript) -> Observation:
         f["tls.san"] = ",".join(x for x in san if isinstance(x, str))[:2048] if isinstance(san, list) else None
         f["tls.issuer"] = info.get("issuer") if isinstance(info.get("issuer"), str) else None
     body = raw
-    resp = http_proto.parse_response(raw)
+    resp = http_proto.parse_response(raw) if raw else None
     if resp is not None:
         o.http = resp
         body = resp.body
@@ -346,29 +353,49 @@ def observe(t: Transcript) -> Observation:
         f["http.www_authenticate"] = resp.header("www-authenticate")
         f["http.body"] = resp.body[:TEXT_CAP].decode("latin-1")
         f["http.crlf"] = resp.crlf
-    lines = _lines(body)
-    o.messages = [decode(x) for x in lines]
+    lines = _lines(body) if body else []
+    messages = o.messages = [decode(x) for x in lines]
+    responses = [m for m in messages if isinstance(m, Response)]
+    malformed = sum(1 for m in messages if isinstance(m, Malformed))
     f["lines"] = len(lines)
-    f["json_messages"] = sum(1 for m in o.messages if not isinstance(m, Malformed))
-    f["malformed"] = sum(1 for m in o.messages if isinstance(m, Malformed))
-    sent_lines = {x.strip() for e in t.exchanges if e.dir == "send" for x in split_lines(e.data[:MAX_RAW])}
-    f["echo"] = bool(lines) and any(x.strip() in sent_lines for x in lines)
+    f["json_messages"] = len(messages) - malformed
+    f["malformed"] = malformed
+    if lines:
+        sent_lines = _sent_lines(t)
+        f["echo"] = any(x.strip() in sent_lines for x in lines)
+    else:
+        f["echo"] = False
     for r in o.requests:
         key = f"silent_after.{r.method}"
-        answered = any(isinstance(m, Response) and same_id(m.id, r.id) for m in o.messages)
+        rid = r.id
+        answered = any(same_id(m.id, rid) for m in responses)
         f[key] = (not answered) and _bytes_after(t, r.exchange) == 0
         f[f"answered.{r.method}"] = answered
-    codes = [error_code(m.error) for m in o.messages if isinstance(m, Response) and m.error not in (None, False)]
+    errors = [m.error for m in responses if m.error not in (None, False)]
+    codes = [error_code(e) for e in errors]
     f["error_codes"] = ",".join(str(c) for c in codes if c is not None)
-    f["error_texts"] = "|".join((error_text(m.error) or "")[:200] for m in o.messages
-                               if isinstance(m, Response) and m.error not in (None, False))
+    f["error_texts"] = "|".join((error_text(e) or "")[:200] for e in errors)
     if t.probe == "stratum2":
         f["sv2.reply_len"] = len(raw)
         f["sv2.act2"] = stratum2.is_act2(raw)
-    _stratum1_facts(o, f)
-    _eth_facts(o, f)
-    _cn_facts(o, f)
+    if messages:
+        _stratum1_facts(o, f)
+        _eth_facts(o, f)
+        _cn_facts(o, f)
+    elif b"mining.notify" in raw:
+        # nothing decoded: only the salvage of a cut-off notify can yield facts (empty transcripts: nothing)
+        _stratum1_facts(o, f)
     return o
+
+
+def _sent_lines(t: Transcript) -> frozenset[bytes]:
+    """The stripped lines poolscan sent on this connection (cached per distinct set of writes)."""
+    return _sent_lines_of(tuple(e.data[:MAX_RAW] for e in t.exchanges if e.dir == "send"))
+
+
+@functools.lru_cache(maxsize=256)
+def _sent_lines_of(sends: tuple[bytes, ...]) -> frozenset[bytes]:
+    return frozenset(x.strip() for d in sends for x in split_lines(d))
 
 
 def preview(v: Any, cap: int = 80) -> str:

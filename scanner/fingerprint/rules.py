@@ -323,11 +323,25 @@ def _compile_test(cond: dict[str, Any]) -> Any:
     return run
 
 
+_SCALARS = (str, int, float, type(None))
+
+
+def value_key(name: str, v: Any) -> tuple[str, str, str, Any] | None:
+    """``("=", fact, kind, value)`` for a scalar fact value: two keys are equal exactly when
+    ``_same(a, b)`` (bools apart from numbers; 1 and 1.0 alike); None for other values (lists, dicts)."""
+    if isinstance(v, bool):
+        return ("=", name, "bool", v)
+    if type(v) in _SCALARS:
+        return ("=", name, "val", v)
+    return None
+
+
 def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
     """Compile one condition: ``(fn, needs)``. ``fn(observation)`` returns the witness :func:`holds` would
     give when the condition holds, else :data:`FAIL`. ``needs`` is a set of keys that must all be present in
     :meth:`Observation.present` for the condition to be able to hold (``("reply", m)``, ``("notify", m)``,
-    or a fact name): a condition whose needs are absent is false without being evaluated."""
+    ``("reply-error", m)``, a fact name, or :func:`value_key` of a fact that a leaf tests with ``equals``
+    alone): a condition whose needs are absent is false without being evaluated."""
     if "all" in cond:
         parts = [compile_condition(c) for c in cond["all"]]
         fns = tuple(p[0] for p in parts)
@@ -344,7 +358,10 @@ def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
             return wit
         return all_fn, needs
     if "any" in cond:
-        afns = tuple(compile_condition(c)[0] for c in cond["any"])
+        aparts = [compile_condition(c) for c in cond["any"]]
+        afns = tuple(p[0] for p in aparts)
+        # what every alternative needs, the alternation needs too
+        any_needs = frozenset.intersection(*(p[1] for p in aparts)) if aparts else frozenset()
 
         def any_fn(o: Observation) -> Any:
             for fn in afns:
@@ -352,7 +369,7 @@ def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
                 if w is not FAIL:
                     return w
             return FAIL
-        return any_fn, frozenset()
+        return any_fn, any_needs
     if "not" in cond:
         inner = compile_condition(cond["not"])[0]
         return (lambda o: None if inner(o) is FAIL else FAIL), frozenset()
@@ -378,10 +395,38 @@ def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
                         return None if v is MISSING else v
                 return FAIL
         # an empty selection never holds, whatever the tests
-        return msg_fn, frozenset((need,))
+        needs = {need}
+        path = cond.get("path")
+        if is_reply and "exists" not in cond and isinstance(path, str) and (
+                path in ("$code", "$text") or path.startswith("error.")
+                or (path == "error" and not ok(None) and not ok(False))):
+            # error code/text/parts of replies whose error is null/false/absent are MISSING (or fail)
+            needs.add(("reply-error", method))
+        return msg_fn, frozenset(needs)
     if "fact" in cond:
         name = str(cond["fact"])
         null_missing = cond.get("exists") is False
+        tests = [k for k in TESTS if k in cond]
+        fact_need = frozenset() if "exists" in cond else frozenset((name,))
+        if tests == ["regex"]:
+            rx = compile_regex(cond["regex"]).search
+
+            def fact_regex(o: Observation) -> Any:
+                v = o.facts.get(name, MISSING)
+                if v is MISSING:
+                    return FAIL
+                s = v if isinstance(v, str) else _as_text(v)
+                return v if s is not None and rx(s[:65536]) is not None else FAIL
+            return fact_regex, fact_need
+        if tests == ["equals"]:
+            want = cond["equals"]
+            eq = _equals_test(want)
+
+            def fact_equals(o: Observation) -> Any:
+                v = o.facts.get(name, MISSING)
+                return v if v is not MISSING and eq(v) else FAIL
+            gate = value_key(name, want)
+            return fact_equals, (fact_need | {gate} if gate is not None and type(want) is not float else fact_need)
 
         def fact_fn(o: Observation) -> Any:
             v = o.facts.get(name, MISSING)

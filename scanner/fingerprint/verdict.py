@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
-from scanner.fingerprint.rules import compile_regex, compile_when, match_all
+from scanner.fingerprint.rules import FAIL, compile_condition, compile_regex, compile_when, match_all, value_key
 from scanner.model import Transcript, Verdict
 
 FIELDS = ("protocol", "software", "coin", "algo", "label")
@@ -242,35 +242,85 @@ class _Compiled:
     """One rule ready to run: its index in ``fps.rules``, the rule, its compiled ``when`` (observation ->
     witnesses or None) and its needs (keys of :meth:`Observation.present` that must all be there)."""
 
-    __slots__ = ("index", "rule", "match", "needs")
+    __slots__ = ("index", "rule", "match", "needs", "single")
 
     def __init__(self, index: int, rule: Rule) -> None:
         self.index = index
         self.rule = rule
+        self.single = None  # for a one-condition rule: the condition (observation -> witness or FAIL)
         try:
             self.match, self.needs = compile_when(rule.when)
+            if len(rule.when) == 1:
+                self.single = compile_condition(rule.when[0])[0]
         except Exception:  # noqa: BLE001 - a rule shape the compiler does not know: interpret it
             when = list(rule.when)
             self.match, self.needs = (lambda o: match_all(when, o)), frozenset()
+            self.single = None
+
+
+# Facts every observation has (observe sets them unconditionally): useless to select rules by.
+_ALWAYS_FACTS = frozenset(("probe", "status", "tls", "closed", "bytes", "silent", "text", "lines", "json_messages",
+                           "malformed", "echo", "error_codes", "error_texts"))
+
+
+def _key_rank(key: Any) -> tuple[int, str]:
+    if isinstance(key, tuple):
+        if key[0] == "=":
+            return (0, repr(key))
+        return (1 if key[0] == "reply-error" else 2 if key[1] != "any" else 3, repr(key))
+    return (4, str(key))
+
+
+class _ProbeRules:
+    """The rules that apply to one probe id: ``always`` (no selective need: tested on every observation)
+    and ``by_key`` (each other rule under one of its needs, ``keys`` = those needs)."""
+
+    __slots__ = ("always", "by_key", "keys")
+
+    def __init__(self, compiled: list[_Compiled]) -> None:
+        self.always: list[_Compiled] = []
+        self.by_key: dict[Any, list[_Compiled]] = {}
+        for c in compiled:
+            selective = sorted((k for k in c.needs if k not in _ALWAYS_FACTS), key=_key_rank)
+            if selective:
+                self.by_key.setdefault(selective[0], []).append(c)
+            else:
+                self.always.append(c)
+        self.keys = frozenset(self.by_key)
 
 
 class _Plan:
-    """The rules of one fingerprint set, compiled once and indexed by probe id: ``for_probe(p)`` lists (in
-    rule order) the rules that apply to probe ``p`` (``probe: any`` ones included)."""
+    """The rules of one fingerprint set, compiled once and indexed by probe id: ``for_probe(p)`` gives the
+    rules that apply to probe ``p`` (``probe: any`` ones included), indexed by what they need."""
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.rules = rules
         self.compiled = [_Compiled(i, r) for i, r in enumerate(rules)]
-        self._by_probe: dict[Any, list[_Compiled]] = {}
+        self._by_probe: dict[Any, _ProbeRules] = {}
+        # facts some rule needs a value of (value_key needs): their value keys join the observation's keys
+        self.value_facts = tuple(sorted({k[1] for c in self.compiled for k in c.needs
+                                         if isinstance(k, tuple) and k[0] == "="}))
 
-    def for_probe(self, probe: Any) -> list[_Compiled]:
+    def present(self, o: Observation) -> set[Any]:
+        """The observation's keys (:meth:`Observation.present`) plus the value keys of ``value_facts``."""
+        keys = o.present()
+        facts = o.facts
+        vals = []
+        for name in self.value_facts:
+            if name in facts:
+                k = value_key(name, facts[name])
+                if k is not None:
+                    vals.append(k)
+        return keys.union(vals) if vals else keys
+
+    def for_probe(self, probe: Any) -> _ProbeRules:
         try:
             return self._by_probe[probe]
         except KeyError:
             pass
         except TypeError:  # an unhashable probe id: no caching
-            return [c for c in self.compiled if c.rule.probes is None or probe in c.rule.probes]
-        out = [c for c in self.compiled if c.rule.probes is None or probe in c.rule.probes]
+            return _ProbeRules([c for c in self.compiled if c.rule.probes is None or probe in c.rule.probes])
+        out = _ProbeRules([c for c in self.compiled if c.rule.probes is None or probe in c.rule.probes])
         if len(self._by_probe) < 256:
             self._by_probe[probe] = out
         return out
@@ -300,17 +350,31 @@ def _all_rule_hits(plan: _Plan, observations: Sequence[Observation], notes: list
     failed: dict[int, str] = {}
     for o in observations:
         try:
-            present: Any = o.present()
+            present: Any = plan.present(o)
         except Exception:  # noqa: BLE001 - no gating: the rules themselves meet the failure (and note it)
             present = None
         probe = o.probe
-        for c in plan.for_probe(probe):
+        pr = plan.for_probe(probe)
+        if present is None:
+            todo: Any = pr.always + [c for cs in pr.by_key.values() for c in cs]
+        else:
+            todo = pr.always
+            keys = pr.keys & present
+            if keys:
+                todo = todo + [c for k in keys for c in pr.by_key[k]]
+        for c in todo:
             if present is not None and not c.needs <= present:
                 continue
             try:
-                w = c.match(o)
-                if w is None:
-                    continue
+                if c.single is not None:
+                    w = c.single(o)
+                    if w is FAIL:
+                        continue
+                    w = [w]
+                else:
+                    w = c.match(o)
+                    if w is None:
+                        continue
                 rule = c.rule
                 hit = Hit(rule.id, probe, rule.verdict, rule.confidence, _evidence(rule.id, rule.evidence, w, probe),
                           relayed=rule.relayed)
