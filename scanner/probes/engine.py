@@ -35,6 +35,7 @@ from scanner.transport.run import run_dialogue
 
 PROBES_DIR = Path(__file__).resolve().parents[2] / "fingerprints" / "probes"
 CONDITIONS = ("always", "http-seen", "jsonrpc-nonpool", "tls-suspected")
+FINAL_PHASE = 99
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,9 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
         return await run_dialogue(ip, port, dialogue, options.limits, tls=tls, server_name=server_name,
                                   enough=enough)
 
-    phases = sorted({s.phase for s in specs} | {99})
+    # A last pass after the plan's phases runs the conditional probes that phase 3's answers call for (e.g. the
+    # electrum probe for a JSON-RPC service that answered only inside TLS).
+    phases = sorted({s.phase for s in specs} | {FINAL_PHASE})
     for phase in phases:
         batch: list[tuple[ProbeSpec, bool]] = []
         plain = [t for t in transcripts if not t.tls]
