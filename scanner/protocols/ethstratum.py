@@ -10,18 +10,18 @@ Wire quirks: seeds with and without ``0x`` (C12 vs C16).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.protocols.keccak import keccak256
 
 EPOCH_LENGTH = 30_000  # blocks per ethash epoch
 MAX_EPOCH = 1_100  # seeds computed at most (epoch 1100 = block 33M: beyond every ethash chain as of 2026)
 _H32 = re.compile(r"^(0x)?([0-9a-fA-F]{64})$")
 
 _seeds: dict[str, int] = {}
-_last: list[bytes] = [bytes(32)]
 
 
 def hash32(v: Any) -> str | None:
@@ -32,29 +32,26 @@ def hash32(v: Any) -> str | None:
     return m.group(2).lower() if m else None
 
 
+SEED_TABLE = Path(__file__).with_name("ethash_seeds.txt")
+
+
+def _seed_table() -> dict[str, int]:
+    """{seed hex: epoch} for epochs 0..MAX_EPOCH, read once from the precomputed table (computing the keccak
+    chain in pure Python costs ~1 s; the table is 70 KB)."""
+    if not _seeds:
+        lines = [x for x in SEED_TABLE.read_text().splitlines() if x and not x.startswith("#")]
+        _seeds.update({h: n for n, h in enumerate(lines)})
+    return _seeds
+
+
 def seed_epoch(seed: Any, max_epoch: int = MAX_EPOCH) -> int | None:
-    """The ethash epoch whose seed hash is ``seed`` (hex, with or without ``0x``), or None when it is not
-    in the keccak chain up to ``max_epoch``. The chain is computed lazily and cached (about 0.8 ms/epoch)."""
+    """The ethash epoch whose seed hash is ``seed`` (hex, with or without ``0x``), or None when it is not in
+    the keccak chain up to ``max_epoch`` (the table ``ethash_seeds.txt`` holds epochs 0..MAX_EPOCH)."""
     h = hash32(seed)
     if h is None:
         return None
-    if h in _seeds:
-        return _seeds[h]
-    n = len(_seeds)
-    if not _seeds:
-        _seeds[bytes(32).hex()] = 0
-        n = 1
-        if h == bytes(32).hex():
-            return 0
-    cur = _last[0] if n > 1 else bytes(32)
-    while n <= max_epoch:
-        cur = keccak256(cur)
-        _seeds[cur.hex()] = n
-        _last[0] = cur
-        n += 1
-        if cur.hex() == h:
-            return n - 1
-    return None
+    n = _seed_table().get(h)
+    return n if n is not None and n <= max_epoch else None
 
 
 @dataclass(frozen=True, slots=True)
