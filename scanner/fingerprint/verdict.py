@@ -126,8 +126,11 @@ def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> lis
         algo_name = f.get("cn.algo")
         cn_algo = coins.get("cryptonote_algos", {}).get(algo_name) if isinstance(algo_name, str) else None
         if cn_algo:
-            hits.append(Hit("coins.cryptonote-algo", o.probe, {"algo": cn_algo}, 0.85,
-                            f"coins.cryptonote-algo: job algo {preview(algo_name)} -> {cn_algo} ({o.probe})"))
+            coin = coins.get("cryptonote_algo_coins", {}).get(algo_name)
+            v = {"algo": cn_algo, **({"coin": coin} if coin else {})}
+            hits.append(Hit("coins.cryptonote-algo", o.probe, v, 0.85,
+                            f"coins.cryptonote-algo: job algo {preview(algo_name)} -> {cn_algo}"
+                            + (f", a {coin}-only algorithm" if coin else "") + f" ({o.probe})"))
         ch = f.get("cn.height")
         if isinstance(ch, int):
             seed = f.get("cn.seed_hash") is True
