@@ -160,7 +160,7 @@ def _split_hostport(text: str) -> tuple[str, int] | None:
 
 def _port(text: str) -> int:
     if not text.isdigit():
-        raise ValueError(f"port {text!r}")
+        raise ValueError(f"port {text!r} is not a number (want 1-65535)")
     p = int(text)
     if not 1 <= p <= 65535:
         raise ValueError(f"port {p} is out of range 1-65535")

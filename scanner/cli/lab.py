@@ -29,7 +29,7 @@ def lab() -> None:
 @click.option("--name", default="psl", show_default=True, help="Lab name (namespaces NAME-scan, NAME-tgt).")
 @click.option("--subnet", default="10.77.0.0/24", show_default=True, help="Private IPv4 subnet of the lab.")
 @click.option("--no-serve", is_flag=True, help="Do not start the pool emulators.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the lab's state as one JSON object.")
 def lab_up_cmd(hosts: int, pools: str | None, name: str, subnet: str, no_serve: bool, as_json: bool) -> None:
     """Build the namespaces, the veth pair, the addresses; start emulators and the keepalive."""
     from scanner.lab import netns
@@ -56,7 +56,7 @@ def lab_up_cmd(hosts: int, pools: str | None, name: str, subnet: str, no_serve: 
 @lab.command("down")
 @click.option("--name", default="psl", show_default=True)
 def lab_down_cmd(name: str) -> None:
-    """Remove exactly what ``lab up`` made (processes by pid, namespaces, state)."""
+    """Remove exactly what 'lab up' made (processes by pid, namespaces, state)."""
     from scanner.lab import netns
 
     done = netns.lab_down(name)
@@ -68,7 +68,7 @@ def lab_down_cmd(name: str) -> None:
 
 @lab.command("status")
 @click.option("--name", default="psl", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the lab's state as one JSON object.")
 def lab_status_cmd(name: str, as_json: bool) -> None:
     """Show the lab: namespaces, addresses, routes, processes."""
     from scanner.lab import netns

@@ -85,7 +85,7 @@ def _progress_line(c: Counters, total_hint: int | None) -> Text:
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
               help="masscan --seed (default: random; saved with the run so it can be reproduced).")
 @click.option("--shards", default=None, help="masscan --shards i/N (1-based; all shards share --seed).")
-@click.option("--passes", type=click.IntRange(1, 5), default=1, show_default=True,
+@click.option("--passes", type=click.IntRange(1, 10), default=1, show_default=True,
               help="masscan: sweep this many times, results de-duplicated (recovers SYN-ACKs masscan drops "
                    "in bursts on dense targets).")
 @click.option("--tarpit-threshold", type=click.IntRange(2, 65535), default=64, show_default=True,
