@@ -220,6 +220,12 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
         out["label"], _ = _best(labelled, "label")
         if is_pool is False and out["label"] is None:
             out["label"] = "unknown" if conf <= UNKNOWN_CONFIDENCE else None
+            if out["label"] == "unknown":
+                # Say why: bytes came back, and no rule knows them (poolscan unknowns groups such services).
+                answered = [o for o in observations if o.facts.get("bytes", 0) > 0]
+                total = sum(int(o.facts.get("bytes", 0)) for o in answered)
+                notes.append(f"verdict.unrecognised: {total} bytes answered to "
+                             f"{', '.join(sorted({o.probe for o in answered}))}; no pool or service rule matched")
     if out["software"] is not None:
         conf = confs.get("software", conf)
     used = sorted(agree if is_pool is True else [h for h in hits if h.verdict.get("is_pool", is_pool) is is_pool],
