@@ -106,9 +106,10 @@ def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> lis
         if isinstance(text, str) and text:
             for t in coins.get("coinbase_tags", ()):
                 if compile_regex(t["regex"]).search(text):
-                    v = {k: t[k] for k in ("coin", "algo") if k in t}
+                    v = {k: t[k] for k in ("coin", "algo", "software") if k in t}
                     hits.append(Hit(f"coins.tag.{t['id']}", o.probe, v, 0.6 if v else 0.3,
-                                    f"coins.tag.{t['id']}: coinbase tag of {t['pool']} ({o.probe})"))
+                                    f"coins.tag.{t['id']}: coinbase tag of {t['pool']} ({o.probe})",
+                                    relayed="software" in t))
         ep = f.get("eth.epoch")
         if isinstance(ep, int):
             cands = [c for c in coins.get("ethash_epochs", ()) if _in(ep, c["epochs"])]
