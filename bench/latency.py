@@ -92,15 +92,21 @@ def start_lab(personas: str, host: str = "127.0.0.1") -> tuple[subprocess.Popen,
     proc = subprocess.Popen([sys.executable, "-m", "scanner.lab.serve", "--host", host, "--personas", personas,
                              "--ports", ports, "--manifest", str(manifest)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    return proc, wait_manifest(proc, manifest, tmp), tmp
+
+
+def wait_manifest(proc: subprocess.Popen, manifest: Path, tmp: str, timeout_s: float = 60.0) -> Any:
+    """The lab's manifest once ``proc`` has written it; stops the lab and raises RuntimeError when the lab exits
+    or ``timeout_s`` seconds pass first."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if manifest.exists():
-            return proc, json.loads(manifest.read_text()), tmp
+            return json.loads(manifest.read_text())
         if proc.poll() is not None:
             raise RuntimeError(f"lab did not start: {proc.stderr.read().strip()[-400:] if proc.stderr else ''}")
         time.sleep(0.1)
     stop_lab(proc, tmp)
-    raise RuntimeError("lab did not write its manifest within 60 s")
+    raise RuntimeError(f"lab did not write its manifest within {timeout_s:g} s")
 
 
 def stop_lab(proc: subprocess.Popen, tmp: str) -> None:

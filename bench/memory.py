@@ -175,17 +175,9 @@ def start_lab_hosts(personas: str, host_args: list[str]) -> tuple[subprocess.Pop
     proc = subprocess.Popen([sys.executable, "-m", "scanner.lab.serve", *host_args, "--personas", personas,
                              "--manifest", str(manifest)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if manifest.exists():
-            return proc, json.loads(manifest.read_text()), tmp
-        if proc.poll() is not None:
-            raise RuntimeError(f"lab did not start: {proc.stderr.read().strip()[-400:] if proc.stderr else ''}")
-        time.sleep(0.1)
-    from bench.latency import stop_lab
+    from bench.latency import wait_manifest
 
-    stop_lab(proc, tmp)
-    raise RuntimeError("lab did not write its manifest within 60 s")
+    return proc, wait_manifest(proc, manifest, tmp), tmp
 
 
 if __name__ == "__main__":
