@@ -45,13 +45,15 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
     t = results.get("throughput") or {}
     for r in t.get("rows", ()):
         name = f"{r['kind']} {r['loop']} c={r['concurrency']}"
-        if r["kind"] == "floor":
+        if r["kind"].startswith("floor"):
             add("throughput", name, round(r["per_s"]), "cycles/s")
         else:
             ratio = r.get("ratio_to_floor")
             add("throughput", name, round(r["per_s"]), "handshakes/s", ">= 3000 and >= 0.60 x floor",
                 r["per_s"] >= 3000 and (ratio or 0) >= 0.60)
             add("throughput", name + " / floor", round(ratio or 0, 3), "ratio")
+            if r.get("cpu_ratio_to_floor") is not None:
+                add("throughput", name + " CPU floor/handshake", round(r["cpu_ratio_to_floor"], 3), "ratio")
     c = results.get("classify") or {}
     if "in_memory" in c:
         add("classify", "in memory", round(c["in_memory"]["transcripts_per_s"]), "transcripts/s", ">= 20000",

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from scanner import aio
 from scanner.campaign.lock import CampaignLock, lock_path
 from scanner.campaign.runs import (diff_runs, previous_finished, require_run, run_counts, unfinished_run)
 from scanner.config import Campaign
@@ -392,7 +393,7 @@ def _run_locked(store: Any, campaign: Campaign, targets: Any, ports: list[int], 
 
     status = "ok"
     try:
-        asyncio.run(go())
+        aio.run(go())
     except (KeyboardInterrupt, asyncio.CancelledError):
         status = "interrupted"
     except PoolscanError as exc:

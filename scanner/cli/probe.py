@@ -11,6 +11,7 @@ from typing import AsyncIterator
 
 import click
 
+from scanner import aio
 from scanner.cli import cli
 from rich.markup import escape
 
@@ -150,7 +151,7 @@ def _probe_stdin(options: ProbeOptions, allow_reserved: bool, concurrency: int, 
                 out.append(r)
         return out
 
-    results = asyncio.run(go())
+    results = aio.run(go())
     if not as_json:
         if results:
             print_result_cards(sorted(results, key=lambda r: (r.ip, r.port)))
@@ -230,7 +231,7 @@ def probe(target: str, ports_spec: str, as_json: bool, transcripts: bool, fast: 
 
         return [r async for r in enrich_stage(each(), enrich_options)]
 
-    results = asyncio.run(go())
+    results = aio.run(go())
     if as_json:
         for r in results:
             print_json_line(r.to_dict() if transcripts else r.summary())

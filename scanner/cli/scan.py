@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from scanner import aio
 from scanner.cli import cli
 from scanner.cli.output import print_json_line, results_table, stderr, stdout
 from scanner.errors import UsageError
@@ -228,7 +229,7 @@ def scan(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, ..
 
     status = "ok"
     try:
-        asyncio.run(go())
+        aio.run(go())
     except (KeyboardInterrupt, asyncio.CancelledError):
         status = "interrupted"
     except BaseException:

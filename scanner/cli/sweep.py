@@ -13,13 +13,13 @@ after exclusions, the probe count and the estimated duration at the rate.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
 
 import click
 
+from scanner import aio
 from scanner.cli import cli
 from scanner.errors import UsageError
 
@@ -142,7 +142,7 @@ def sweep(targets_spec: tuple[str, ...], ports_spec: str, excludes: tuple[str, .
                 rows.append(op)
 
     try:
-        asyncio.run(go())
+        aio.run(go())
     finally:
         summary = {"event": "sweep-summary", **report.to_dict()}
         if as_json:

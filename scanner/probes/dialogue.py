@@ -128,6 +128,16 @@ class LineDialogue(Dialogue):
 MININGCORE_SUBSCRIPTION_ID = re.compile(r"^[0-9A-V]{13}$")
 
 
+# Stratum v1 request lines (constant per process: encoded once, not per connection).
+_S1_CONFIGURE_SUBSCRIBE = jsonrpc.encode(
+    "mining.configure",
+    [["version-rolling"], {"version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}],
+    1,
+) + jsonrpc.encode("mining.subscribe", [USER_AGENT], 2)
+_S1_AUTHORIZE = jsonrpc.encode("mining.authorize", [f"{BTC_BURN_ADDRESS}.poolscan", "x"], 3)
+_S1_UNKNOWN = jsonrpc.encode("mining.poolscan", [], 4)
+
+
 class Stratum1Dialogue(LineDialogue):
     """Stratum v1 (Bitcoin family): configure + subscribe, authorize, wait for a job, one unknown method.
 
@@ -155,24 +165,17 @@ class Stratum1Dialogue(LineDialogue):
         self.subscribe_answered = False
 
     def start(self) -> Step:
-        configure = jsonrpc.encode(
-            "mining.configure",
-            [["version-rolling"], {"version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}],
-            1,
-        )
-        subscribe = jsonrpc.encode("mining.subscribe", [USER_AGENT], 2)
-        return Step(send=configure + subscribe, wait=self.limits.reply_s)
+        return Step(send=_S1_CONFIGURE_SUBSCRIBE, wait=self.limits.reply_s)
 
     def _authorize(self) -> Step:
         self.state = "authorize"
-        line = jsonrpc.encode("mining.authorize", [f"{BTC_BURN_ADDRESS}.poolscan", "x"], 3)
-        return Step(send=line, wait=self.limits.reply_s)
+        return Step(send=_S1_AUTHORIZE, wait=self.limits.reply_s)
 
     def _after_job(self) -> Step:
         if self.fast:
             return DONE
         self.state = "unknown"
-        return Step(send=jsonrpc.encode("mining.poolscan", [], 4), wait=self.limits.idle_s, optional=True)
+        return Step(send=_S1_UNKNOWN, wait=self.limits.idle_s, optional=True)
 
     def on_message(self, msg: jsonrpc.Message) -> Step:
         if isinstance(msg, jsonrpc.Malformed):

@@ -7,6 +7,11 @@ does: refused, silent, reset, slow, endless or garbage peers all end as a status
 Bounds enforced here: connect timeout (TCP + TLS handshake), per-wait read timeout chosen by the dialogue, a
 hard session deadline, and a total byte cap (``Limits.max_bytes``) past which reading stops and the transcript
 is flagged ``truncated``.
+
+Implementation: an ``asyncio.Protocol`` (no streams). The dialogue is fed from ``data_received`` and its next
+line is written in the same callback, so a round trip costs one event-loop callback and no task switch; one
+lazily re-armed timer serves every wait and the session deadline (a wait that ends later than the armed
+timer does not re-arm it: the timer re-checks when it fires).
 """
 
 from __future__ import annotations
@@ -15,14 +20,13 @@ import asyncio
 import base64
 import errno
 import hashlib
-import socket
 import ssl
 import time
 import warnings
 from typing import Any, Callable
 
 from scanner.model import Exchange, Status, Transcript
-from scanner.probes.dialogue import Dialogue
+from scanner.probes.dialogue import Dialogue, Step
 from scanner.transport.limits import Limits
 
 _TLS_CTX: ssl.SSLContext | None = None
@@ -47,8 +51,8 @@ def tls_context() -> ssl.SSLContext:
     return _TLS_CTX
 
 
-def _tls_info(writer: asyncio.StreamWriter) -> dict[str, Any] | None:
-    obj = writer.get_extra_info("ssl_object")
+def _tls_info(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
+    obj = transport.get_extra_info("ssl_object")
     if obj is None:
         return None
     info: dict[str, Any] = {"version": obj.version(), "cipher": (obj.cipher() or (None,))[0]}
@@ -90,6 +94,149 @@ def _status_for(exc: BaseException) -> tuple[Status, str]:
     return Status.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}"[:200]
 
 
+class _Probe(asyncio.Protocol):
+    """One probe connection: feeds the dialogue from ``data_received``, writes its answers, and ends in
+    ``self.over`` (a future resolved with nothing; the outcome is in the attributes). Every callback is
+    bounded work: at most one chunk (the loop's read size, <= 256 KiB) is recorded and fed per call."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, dialogue: Dialogue, limits: Limits, tls: bool,
+                 t0: float, enough: Callable[[Transcript], bool] | None, partial: Callable[[], Transcript]) -> None:
+        self.loop = loop
+        self.dialogue = dialogue
+        self.limits = limits
+        self.tls = tls
+        self.enough = enough
+        self.partial = partial
+        self.over: asyncio.Future[None] = loop.create_future()
+        # TLS only: closing waits for the close_notify exchange (connection_lost), at most 1 s.
+        self.lost: asyncio.Future[None] | None = loop.create_future() if tls else None
+        self.transport: asyncio.Transport | None = None
+        self.exchanges: list[Exchange] = []
+        self.status = Status.SUCCESS
+        self.error: str | None = None
+        self.truncated = False
+        self.closed_by_peer = False
+        self.tls_info: dict[str, Any] | None = None
+        self.received = 0
+        self.deadline = t0 + limits.session_s
+        self.t_conn = 0.0
+        self.wait_until = 0.0
+        self.wait_is_deadline = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+
+    # -- asyncio callbacks ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.t_conn = time.monotonic()
+        if self.tls:
+            self.tls_info = _tls_info(transport)
+        self._guard(self.dialogue.start)
+
+    def data_received(self, data: bytes) -> None:
+        if self.over.done():
+            return
+        room = self.limits.max_bytes - self.received
+        if len(data) > room:
+            data = data[:room]
+            self.truncated = True
+        self.received += len(data)
+        self.exchanges.append(Exchange(t=time.monotonic() - self.t_conn, dir="recv", data=data))
+        if self.truncated:
+            self._end(Status.READ_LIMIT, f"byte cap of {self.limits.max_bytes} bytes reached")
+            return
+        self._guard(self.dialogue.feed, data)
+
+    def eof_received(self) -> bool:
+        if not self.over.done():
+            self.closed_by_peer = True
+            try:
+                self.dialogue.feed(b"")  # the dialogue sees EOF; nothing can be sent any more
+            except Exception:  # pragma: no cover - a dialogue bug must not lose the transcript
+                pass
+            self._end()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.over.done():
+            if exc is None:
+                self.closed_by_peer = True
+                self._end()
+            else:
+                status, error = _status_for(exc)
+                self.closed_by_peer = status is Status.CONNECTION_RESET
+                self._end(status, error)
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
+
+    # -- driving the dialogue ------------------------------------------------------------------------
+    def _guard(self, fn: Callable[..., Step], *args: Any) -> None:
+        """Call a dialogue method and act on its step; a dialogue bug ends the probe, never the run."""
+        try:
+            step = fn(*args)
+        except Exception as exc:
+            self._end(Status.UNKNOWN_ERROR, f"dialogue failed: {type(exc).__name__}: {exc}"[:200])
+            return
+        self._advance(step)
+
+    def _advance(self, step: Step) -> None:
+        if step.optional and self.enough is not None and self.enough(self.partial()):
+            self._end()
+            return
+        if step.send:
+            assert self.transport is not None
+            self.transport.write(step.send)
+            self.exchanges.append(Exchange(t=time.monotonic() - self.t_conn, dir="send", data=step.send))
+        if step.done:
+            if step.error:
+                too_long = "too long" in step.error
+                self.truncated = self.truncated or too_long
+                self._end(Status.READ_LIMIT if too_long else Status.PROTOCOL_ERROR, step.error)
+            else:
+                self._end()
+            return
+        now = time.monotonic()
+        left = self.deadline - now
+        if left <= 0:
+            self._end(Status.IO_TIMEOUT, f"session deadline of {self.limits.session_s:g} s reached")
+            return
+        self.wait_is_deadline = step.wait > left
+        self.wait_until = now + min(step.wait, left)
+        if self.timer is None or self.wait_until < self.timer_at:
+            self._arm(self.wait_until)
+
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_at = when
+        # call_later, not call_at: ``when`` is time.monotonic(); a loop's own clock may differ (uvloop's is
+        # libuv's cached millisecond clock).
+        self.timer = self.loop.call_later(max(0.0, when - time.monotonic()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.over.done():
+            return
+        now = time.monotonic()
+        if now < self.wait_until - 0.0005:  # the wait was extended by data after the timer was armed
+            self._arm(self.wait_until)
+            return
+        if self.wait_is_deadline or now >= self.deadline:
+            self._end(Status.IO_TIMEOUT, f"session deadline of {self.limits.session_s:g} s reached")
+            return
+        self._guard(self.dialogue.expire)
+
+    def _end(self, status: Status | None = None, error: str | None = None) -> None:
+        if self.over.done():
+            return
+        if status is not None:
+            self.status, self.error = status, error
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.over.set_result(None)
+
+
 async def run_dialogue(
     ip: str,
     port: int,
@@ -113,129 +260,66 @@ async def run_dialogue(
         verdict is already confident").
 
     Returns a :class:`~scanner.model.Transcript`; never raises for peer behaviour (only
-    ``asyncio.CancelledError`` propagates, so Ctrl-C still stops a run).
+    ``asyncio.CancelledError`` propagates, so Ctrl-C still stops a run, and the connection is aborted).
     """
     started = time.time()
     t0 = time.monotonic()
-    exchanges: list[Exchange] = []
-    status = Status.SUCCESS
-    error: str | None = None
-    truncated = False
-    closed_by_peer = False
-    tls_info: dict[str, Any] | None = None
-    writer: asyncio.StreamWriter | None = None
-    received = 0
-
-    def record(direction: str, data: bytes, t_conn: float) -> None:
-        exchanges.append(Exchange(t=time.monotonic() - t_conn, dir=direction, data=data))
+    loop = asyncio.get_running_loop()
+    proto: _Probe
 
     def finish() -> Transcript:
         return Transcript(
-            ip=ip, port=port, probe=dialogue.probe_id, status=status, exchanges=tuple(exchanges), tls=tls,
-            tls_info=tls_info, error=error, truncated=truncated, closed_by_peer=closed_by_peer,
-            started_at=started, duration_s=time.monotonic() - t0,
+            ip=ip, port=port, probe=dialogue.probe_id, status=proto.status, exchanges=tuple(proto.exchanges),
+            tls=tls, tls_info=proto.tls_info, error=proto.error, truncated=proto.truncated,
+            closed_by_peer=proto.closed_by_peer, started_at=started, duration_s=time.monotonic() - t0,
         )
+
+    proto = _Probe(loop, dialogue, limits, tls, t0, enough, finish)
 
     # Connect (and TLS handshake) within connect_s.
     try:
         async with asyncio.timeout(limits.connect_s):
-            reader, writer = await asyncio.open_connection(
-                ip, port, ssl=tls_context() if tls else None,
+            transport, _ = await loop.create_connection(
+                lambda: proto, ip, port, ssl=tls_context() if tls else None,
                 server_hostname=(server_name or "") if tls else None,
-                limit=limits.read_chunk,
             )
     except TimeoutError:
-        status, error = (Status.TLS_ERROR, "TLS handshake timed out") if tls else (
-            Status.CONNECTION_TIMEOUT, f"no answer to connect within {limits.connect_s:g} s")
+        proto._end(*((Status.TLS_ERROR, "TLS handshake timed out") if tls else (
+            Status.CONNECTION_TIMEOUT, f"no answer to connect within {limits.connect_s:g} s")))
+        proto.exchanges.clear()
         return finish()
     except (OSError, ssl.SSLError, ValueError) as exc:
         status, error = _status_for(exc)
         if tls and status not in (Status.CONNECTION_REFUSED, Status.CONNECTION_TIMEOUT):
             status, error = Status.TLS_ERROR, f"TLS handshake failed: {str(exc)[:150]}"
+        proto._end(status, error)
+        proto.exchanges.clear()
         return finish()
 
-    t_conn = time.monotonic()
-    deadline = t0 + limits.session_s
-    if tls:
-        tls_info = _tls_info(writer)
     try:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
+        await proto.over
+    except BaseException:  # cancelled (Ctrl-C, the engine's stop): drop the connection at once
+        transport.abort()
+        raise
+    await _close(transport, proto.lost, tls)
 
-    try:
-        step = dialogue.start()
-        while True:
-            if step.optional and enough is not None and enough(finish()):
-                break
-            if step.send:
-                writer.write(step.send)
-                record("send", step.send, t_conn)
-                if writer.transport.get_write_buffer_size():  # only a peer that does not read makes us wait
-                    async with asyncio.timeout(max(0.01, deadline - time.monotonic())):
-                        await writer.drain()
-            if step.done:
-                if step.error:
-                    status, error = Status.READ_LIMIT if "too long" in step.error else Status.PROTOCOL_ERROR, step.error
-                    truncated = truncated or "too long" in step.error
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                status, error = Status.IO_TIMEOUT, f"session deadline of {limits.session_s:g} s reached"
-                break
-            wait = min(step.wait, left)
-            try:
-                async with asyncio.timeout(wait):
-                    data = await reader.read(limits.read_chunk)
-            except TimeoutError:
-                if step.wait > left:  # the deadline, not the dialogue's wait, ran out
-                    status, error = Status.IO_TIMEOUT, f"session deadline of {limits.session_s:g} s reached"
-                    break
-                step = dialogue.expire()
-                continue
-            if not data:
-                closed_by_peer = True
-                dialogue.feed(b"")  # the dialogue sees EOF; nothing can be sent any more
-                break
-            room = limits.max_bytes - received
-            if len(data) > room:
-                data = data[:room]
-                truncated = True
-            received += len(data)
-            record("recv", data, t_conn)
-            if truncated:
-                status, error = Status.READ_LIMIT, f"byte cap of {limits.max_bytes} bytes reached"
-                break
-            step = dialogue.feed(data)
-    except TimeoutError:
-        status, error = Status.IO_TIMEOUT, "write timed out"
-    except (OSError, ssl.SSLError) as exc:
-        status, error = _status_for(exc)
-        closed_by_peer = status is Status.CONNECTION_RESET
-    finally:
-        await _close(writer)
-
-    if status is Status.SUCCESS and received == 0:
-        status = Status.CLOSED if closed_by_peer else Status.NO_REPLY
-        error = "peer closed without sending anything" if closed_by_peer else "peer sent nothing"
+    if proto.status is Status.SUCCESS and proto.received == 0:
+        proto.status = Status.CLOSED if proto.closed_by_peer else Status.NO_REPLY
+        proto.error = "peer closed without sending anything" if proto.closed_by_peer else "peer sent nothing"
     return finish()
 
 
-async def _close(writer: asyncio.StreamWriter | None) -> None:
+async def _close(transport: asyncio.BaseTransport, lost: "asyncio.Future[None] | None", tls: bool) -> None:
     """Close a probe connection. Plain TCP: close and go (the kernel finishes the FIN). TLS: wait at most 1 s
-    for the close_notify exchange. Never raises: a peer that broke the connection is already recorded."""
-    if writer is None:
-        return
+    for the close_notify exchange, then abort. Never raises: a peer that broke the connection is already
+    recorded."""
     try:
-        is_tls = writer.get_extra_info("ssl_object") is not None
-        writer.close()
-        if is_tls:
+        transport.close()
+        if tls and lost is not None and not lost.done():
             async with asyncio.timeout(1.0):
-                await writer.wait_closed()
+                await asyncio.shield(lost)
     except (OSError, ssl.SSLError, TimeoutError, RuntimeError, AttributeError):
         try:
-            writer.transport.abort()
+            transport.abort()  # type: ignore[attr-defined]
         except Exception:  # pragma: no cover - best effort
             pass

@@ -49,12 +49,17 @@ def test_machine_and_sections(quick_doc: dict) -> None:
 def test_throughput_rows(quick_doc: dict) -> None:
     t = quick_doc["benchmarks"]["throughput"]
     kinds = {(r["kind"], r["loop"]) for r in t["rows"]}
-    assert kinds == {(k, lp) for k in ("floor", "dialogue", "probe_port") for lp in ("asyncio", "uvloop")}
+    assert kinds == {(k, lp) for k in ("floor", "floor_protocol", "dialogue", "probe_port")
+                     for lp in ("asyncio", "uvloop")}
     for r in t["rows"]:
         assert r["failed"] == 0 and r["errors"] == {}, r  # every cycle was a complete handshake / echo
         assert r["per_s"] > 0
-        if r["kind"] != "floor":
+        if not r["kind"].startswith("floor"):
             assert 0 < r["ratio_to_floor"] < 10
+        if r["kind"] == "dialogue":  # the ratio's floor is the faster of the two floors of its setting
+            floors = [f for f in t["rows"] if f["kind"].startswith("floor") and f["loop"] == r["loop"]
+                      and f["concurrency"] == r["concurrency"]]
+            assert r["floor_kind"] == max(floors, key=lambda f: f["per_s"])["kind"]
     assert set(t["meets_targets"]) == {"per_s", "ratio_to_floor"}
 
 

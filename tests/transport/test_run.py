@@ -7,6 +7,7 @@ import ssl
 import struct
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -16,6 +17,22 @@ from scanner.model import Status
 from scanner.probes.dialogue import Stratum1Dialogue, HttpDialogue
 from scanner.transport.limits import Limits
 from scanner.transport.run import run_dialogue
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def loop_kind(request):
+    """Every transport test runs on asyncio's loop and on uvloop (the CLI's loop when installed,
+    scanner/aio.py): the transport's timers and callbacks must behave the same on both."""
+    if request.param == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        old = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        try:
+            yield request.param
+        finally:
+            asyncio.set_event_loop_policy(old)
+    else:
+        yield request.param
+
 
 FAST = Limits(connect_s=1.0, reply_s=0.5, job_s=0.3, idle_s=0.2, session_s=3.0, max_bytes=64 * 1024, max_line=8 * 1024)
 
