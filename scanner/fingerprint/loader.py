@@ -247,7 +247,26 @@ def _merge_coins(coins: dict[str, Any], data: dict[str, Any], rel: str, node: ya
         if isinstance(value, dict):
             coins.setdefault(key, {}).update(value)
         else:
-            coins.setdefault(key, []).extend(dict(v, _file=rel) for v in value)
+            for i, v in enumerate(value):
+                entry = dict(v, _file=rel)
+                if isinstance(v, dict) and "clock" in v:
+                    entry["_clock"] = _clock_tuple(v["clock"], rel, _line(node, [key, i, "clock"]))
+                coins.setdefault(key, []).append(entry)
+
+
+def _clock_tuple(clock: dict[str, Any], rel: str, line: int) -> tuple[int, int, float, float, float, int]:
+    """A height window's ``clock`` (``fingerprints/coins``: ``{height, time, block_time, drift: [lo, hi], margin}``)
+    as the hashable tuple ``(height, time, block_time, lo, hi, margin)`` that
+    :func:`scanner.fingerprint.verdict.timed_window` caches on. Raises FingerprintError ``file:line`` when the
+    drift range is not ``lo <= 0 <= hi`` with ``lo > -1`` or the block time is not positive."""
+    try:
+        lo, hi = (float(x) for x in clock["drift"])
+        out = (int(clock["height"]), int(clock["time"]), float(clock["block_time"]), lo, hi, int(clock.get("margin", 0)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FingerprintError(f"{rel}:{line}: bad clock: {exc}") from None
+    if not (-1.0 < lo <= 0.0 <= hi) or out[2] <= 0 or out[5] < 0:
+        raise FingerprintError(f"{rel}:{line}: bad clock: need -1 < drift[0] <= 0 <= drift[1], block_time > 0, margin >= 0")
+    return out
 
 
 def load_uncached(root: Path | str | None = None, *, check_schema: bool | None = None) -> FingerprintSet:

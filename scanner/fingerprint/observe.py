@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.model import Status, Transcript
-from scanner.protocols import coinbase, cryptonote, ethstratum, stratum1, stratum2
+from scanner.protocols import altjobs, coinbase, cryptonote, ethstratum, stratum1, stratum2
 from scanner.protocols import http as http_proto
 from scanner.protocols.framing import split_lines
 from scanner.protocols.jsonrpc import Malformed, Message, Notification, Response, decode, error_code, error_text, same_id
@@ -240,10 +240,14 @@ def _stratum1_facts(o: Observation, f: dict[str, Any]) -> None:
             f["s1.configure.mask"] = mask if isinstance(mask, str) else None
         f["s1.configure.answered"] = True
         break
-    # the first Bitcoin-layout job (complete line, or salvaged from a truncated one)
-    for n in o.notifications("mining.notify"):
+    # the first Bitcoin-layout job (complete line, or salvaged from a truncated one); else the first job of
+    # another known layout (Equihash, KawPow, Ergo, Kaspa: scanner.protocols.altjobs)
+    alt = None
+    for n in o.notified("mining.notify"):
         job = stratum1.parse_notify(n.params)
         if job is None:
+            if alt is None:
+                alt = altjobs.parse_alt_notify(n.params)
             continue
         info = coinbase.parse_coinbase(job.coinb1, job.coinb2) if job.coinb2 is not None else \
             coinbase.partial_coinbase(job.coinb1)
@@ -259,8 +263,10 @@ def _stratum1_facts(o: Observation, f: dict[str, Any]) -> None:
             f["job.witness_commitment"] = info.has_witness_commitment
         break
     else:
+        if alt is not None:
+            _alt_job_facts(alt, f)
         # latin-1 maps bytes to characters one to one: test the bytes before decoding up to 256 KiB
-        if b"mining.notify" in o.raw[:MAX_RAW] and "job.layout" not in f:
+        elif b"mining.notify" in o.raw[:MAX_RAW] and "job.layout" not in f:
             text = o.raw[:MAX_RAW].decode("latin-1")
             mm = _NOTIFY_SALVAGE.search(text)
             if mm and stratum1.NULL_OUTPOINT in mm.group(3)[:200].lower():
@@ -272,6 +278,30 @@ def _stratum1_facts(o: Observation, f: dict[str, Any]) -> None:
                     f["job.height"] = info.height
                     f["job.coinbase_text"] = info.text[:2048]
                     f["job.witness_commitment"] = info.has_witness_commitment
+
+
+def _alt_job_facts(job: altjobs.AltJob, f: dict[str, Any]) -> None:
+    """Facts of a non-Bitcoin job (only set when the layout matched, so other transcripts pay nothing)."""
+    f["job.layout"] = job.layout
+    f["job.id"] = job.job_id
+    if job.version_hex is not None:
+        f["job.version"] = job.version_hex
+    if job.version is not None:
+        f["job.version_int"] = job.version
+    if job.nbits is not None:
+        f["job.nbits"] = job.nbits
+    if job.height is not None:
+        f["job.height"] = job.height
+    if job.reserved_zero is not None:
+        f["job.reserved_zero"] = job.reserved_zero
+    if job.personalization is not None:
+        f["job.personalization"] = job.personalization
+    if job.nk is not None:
+        f["job.equihash_nk"] = job.nk
+    if job.layout == altjobs.KAWPOW:
+        f["job.seed_epoch"] = job.seed_epoch
+    if job.timestamp is not None:
+        f["job.timestamp"] = job.timestamp
 
 
 def _eth_facts(o: Observation, f: dict[str, Any]) -> None:

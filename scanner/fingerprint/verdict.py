@@ -23,6 +23,9 @@ Pure and total: never raises on transcript content.
 
 from __future__ import annotations
 
+import datetime
+import functools
+import math
 import re
 
 import dataclasses
@@ -33,6 +36,7 @@ from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
 from scanner.fingerprint.rules import FAIL, compile_condition, compile_regex, compile_when, match_all, value_key
 from scanner.model import Transcript, Verdict
+from scanner.protocols import altjobs
 
 FIELDS = ("protocol", "software", "coin", "algo", "label")
 MAX_EVIDENCE = 24
@@ -77,10 +81,90 @@ def _in(v: Any, rng: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and rng[0] <= v <= rng[1]
 
 
+DAY_S = 86400
+# Scan days beyond ~year 4700 are no date a transcript can carry: no window (and no float overflow).
+_MAX_DAY = 1_000_000
+_EMPTY = (1, 0)
+
+
+def scan_day(started_at: Any) -> int | None:
+    """The UTC day number (``started_at // 86400``) of a transcript's ``started_at`` (Unix seconds), or None
+    when it is no usable time (0/missing for synthetic data, negative, NaN/inf, bool, not a number): then the
+    static ``height`` windows of ``fingerprints/coins`` apply."""
+    if isinstance(started_at, bool) or not isinstance(started_at, (int, float)):
+        return None
+    if not math.isfinite(started_at) or started_at <= 0:
+        return None
+    return int(started_at // DAY_S)
+
+
+@functools.lru_cache(maxsize=4096)
+def timed_window(clock: tuple[int, int, float, float, float, int], day: int) -> tuple[int, int]:
+    """The height window ``(low, high)`` of one chain on scan day ``day`` (:func:`scan_day`), from its clock
+    ``(anchor height, anchor unix time, nominal block time s, drift lo, drift hi, margin blocks)`` (the
+    ``clock`` of a ``fingerprints/coins`` window, see ``coins.schema.json``): n = (noon of the day - anchor
+    time) / block time nominal blocks have passed, the chain made between n*(1+lo) and n*(1+hi) of them
+    (bounds swapped before the anchor), plus/minus ``margin``. A window wholly below 0 (a date before the
+    chain) or a day past ``_MAX_DAY`` is empty (``(1, 0)``). Cached per (chain, day): classification calls it
+    once per distinct day, not per transcript."""
+    h0, t0, spacing, lo, hi, margin = clock
+    if not 0 <= day <= _MAX_DAY:
+        return _EMPTY
+    n = (day * DAY_S + DAY_S // 2 - t0) / spacing
+    a, b = n * (1 + lo), n * (1 + hi)
+    if n < 0:
+        a, b = b, a
+    high = math.ceil(h0 + b + margin)
+    if high < 0:
+        return _EMPTY
+    return max(0, math.floor(h0 + a - margin)), high
+
+
+def height_window(entry: dict[str, Any], day: int | None) -> tuple[int, int]:
+    """The height window of one coin-table entry (``bip34_heights``, ``layout_heights``, ``cryptonote_chains``)
+    for a transcript recorded on ``day``: from the entry's clock (``_clock``, set by the loader) when it has
+    one and the day is known, else its static ``height`` range."""
+    clock = entry.get("_clock")
+    if clock is None or day is None:
+        return entry["height"]
+    return timed_window(clock, day)
+
+
+def fit_heights(entries: Sequence[dict[str, Any]], h: int, day: int | None) -> tuple[list[dict[str, Any]], bool]:
+    """The coin-table entries a job height ``h`` fits, and whether the scan date decided.
+
+    The static ``height`` windows decide membership. When they leave more than one coin (LTC and VTC share
+    2.4M-3.7M over 2023-2030) and the transcript has a date, only the entries whose dated window
+    (:func:`height_window`) holds ``h`` are kept — if any are. The date only breaks ties: a pool whose job
+    carries a height its chain reached months ago (a stalled daemon, a replayed recording) still names its
+    chain when no other chain fits. Returns ``(entries, dated)``."""
+    cands = [c for c in entries if _in(h, c["height"])]
+    if day is not None and len({c["coin"] for c in cands}) > 1:
+        dated = [c for c in cands if _in(h, height_window(c, day))]
+        if dated and len(dated) < len(cands):
+            return dated, True
+    return cands, False
+
+
+def _on(day: int | None) -> str:
+    """``", windows of YYYY-MM-DD"`` for evidence (the scan date whose height windows were used), or ``""`` for
+    the static windows."""
+    if day is None:
+        return ""
+    try:
+        return ", windows of " + (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
+    except (OverflowError, ValueError):
+        return ""
+
+
 def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> list[Hit]:
     """Coin/algo hits read from jobs with the tables of ``fingerprints/coins`` (BIP34 height windows,
     coinbase tags, ethash epochs, CryptoNote algo names and height windows). A table entry only yields a
-    coin when it is the only candidate."""
+    coin when it is the only candidate.
+
+    Heights: the static windows decide, and where they leave several chains the scan date breaks the tie
+    (:func:`fit_heights`): each transcript's own ``started_at`` picks the dated windows of that day
+    (deterministic, never the current clock), so a stored transcript classifies the same forever."""
     hits: list[Hit] = []
     ports = {o.transcript.port for o in observations if isinstance(o.transcript.port, int)}
     for p in coins.get("ports", ()):
@@ -89,19 +173,27 @@ def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> lis
     for o in observations:
         f = o.facts
         h = f.get("job.height")
-        if isinstance(h, int) and f.get("job.layout") == "bitcoin":
+        layout = f.get("job.layout")
+        day = scan_day(getattr(o.transcript, "started_at", None))
+        if isinstance(h, int) and layout == "bitcoin":
             wc = f.get("job.witness_commitment") is True
-            cands = [c for c in coins.get("bip34_heights", ()) if _in(h, c["height"]) and (c["segwit"] or not wc)]
+            cands, dated = fit_heights([c for c in coins.get("bip34_heights", ()) if c["segwit"] or not wc], h, day)
+            day_note = _on(day) if dated else ""
             coins_set = {c["coin"] for c in cands}
-            algos = {c["algo"] for c in cands}
+            algos = {_bip34_algo(c, f) for c in cands}
             why = f"BIP34 height {h}" + (" + witness commitment" if wc else "")
             if len(coins_set) == 1:
                 c = cands[0]
-                hits.append(Hit("coins.bip34-height", o.probe, {"coin": c["coin"], "algo": c["algo"]}, 0.8,
-                                f"coins.bip34-height: {why} -> {c['coin']} ({o.probe})"))
-            elif len(algos) == 1:
+                algo = _bip34_algo(c, f)
+                if algo is not None and "version_algos" in c:
+                    why += f" + version {preview(f.get('job.version'))} algo bits"
+                hits.append(Hit("coins.bip34-height", o.probe, {"coin": c["coin"], **({"algo": algo} if algo else {})},
+                                0.8, f"coins.bip34-height: {why} -> {c['coin']}{day_note} ({o.probe})"))
+            elif len(algos) == 1 and None not in algos:
                 hits.append(Hit("coins.bip34-height", o.probe, {"algo": next(iter(algos))}, 0.5,
-                                f"coins.bip34-height: {why} fits {', '.join(sorted(coins_set))} ({o.probe})"))
+                                f"coins.bip34-height: {why} fits {', '.join(sorted(coins_set))}{day_note} ({o.probe})"))
+        elif isinstance(layout, str) and layout != "bitcoin":
+            hits += _layout_hits(o, layout, coins, day)
         text = f.get("job.coinbase_text")
         if isinstance(text, str) and text:
             for t in coins.get("coinbase_tags", ()):
@@ -135,14 +227,80 @@ def coin_hits(observations: Sequence[Observation], coins: dict[str, Any]) -> lis
         ch = f.get("cn.height")
         if isinstance(ch, int):
             seed = f.get("cn.seed_hash") is True
-            cands = [c for c in coins.get("cryptonote_chains", ())
-                     if _in(ch, c["height"]) and (c.get("seed_hash") is None or c["seed_hash"] == seed)
-                     and (cn_algo is None or c["algo"] == cn_algo)]
+            cands, dated = fit_heights([c for c in coins.get("cryptonote_chains", ())
+                                        if (c.get("seed_hash") is None or c["seed_hash"] == seed)
+                                        and (cn_algo is None or c["algo"] == cn_algo)], ch, day)
             if len({c["coin"] for c in cands}) == 1:
                 c = cands[0]
                 hits.append(Hit("coins.cryptonote-height", o.probe, {"coin": c["coin"], "algo": c["algo"]}, 0.75,
-                                f"coins.cryptonote-height: height {ch}{' + seed_hash' if seed else ''} -> {c['coin']} ({o.probe})"))
+                                f"coins.cryptonote-height: height {ch}{' + seed_hash' if seed else ''} -> {c['coin']}{_on(day) if dated else ''} "
+                                f"({o.probe})"))
     return hits
+
+
+def _bip34_algo(c: dict[str, Any], f: dict[str, Any]) -> str | None:
+    """The algorithm of a BIP34 chain entry: its ``algo``, or for a multi-algo chain (``version_algos``) the one
+    whose bits the job's block version carries (None when they match none)."""
+    algo = c.get("algo")
+    va = c.get("version_algos")
+    if algo is None and isinstance(va, dict):
+        bits = altjobs.version_algo_bits(f.get("job.version"), va["mask"])
+        if bits is not None:
+            for x in va["algos"]:
+                if x["bits"] == bits:
+                    return x["algo"]
+    return algo
+
+
+def _layout_hits(o: Observation, layout: str, coins: dict[str, Any], day: int | None = None) -> list[Hit]:
+    """Coin/algo hits of a non-Bitcoin job (facts ``job.*`` of :func:`scanner.fingerprint.observe._alt_job_facts`):
+    the layout's algorithm (``job_layouts``), Equihash block version and personalization, and the height windows
+    of KawPow/Ergo chains (``layout_heights``; a KawPow height counts only when the seed hash is that height's
+    epoch). Only runs for transcripts whose job matched such a layout."""
+    f = o.facts
+    p = o.probe
+    out: list[Hit] = []
+    for e in coins.get("job_layouts", ()):
+        if e["layout"] == layout:
+            v = {"algo": e["algo"], **({"coin": e["coin"]} if "coin" in e else {})}
+            out.append(Hit("coins.job-layout", p, v, 0.6,
+                           f"coins.job-layout: {layout} job -> {e['algo']}" + (f", {e['coin']}" if "coin" in e else "")
+                           + f" ({p})"))
+    if layout == altjobs.EQUIHASH:
+        ver = f.get("job.version_int")
+        cands = [e for e in coins.get("equihash_versions", ()) if _in(ver, e["version"])]
+        if len({e["coin"] for e in cands}) == 1:
+            e = cands[0]
+            out.append(Hit("coins.equihash-version", p, {"coin": e["coin"], **({"algo": e["algo"]} if "algo" in e else {})},
+                           0.75, f"coins.equihash-version: block version {ver} -> {e['coin']} ({p})"))
+        pers = f.get("job.personalization")
+        if isinstance(pers, str):
+            for e in coins.get("equihash_personalizations", ()):
+                if e["personalization"] == pers:
+                    out.append(Hit("coins.equihash-personalization", p,
+                                   {"algo": e["algo"], **({"coin": e["coin"]} if "coin" in e else {})}, 0.95,
+                                   f"coins.equihash-personalization: {preview(pers)} -> {e['algo']}"
+                                   + (f", {e['coin']}" if "coin" in e else "") + f" ({p})"))
+                    break
+        return out
+    h = f.get("job.height")
+    if not isinstance(h, int):
+        return out
+    cands, dated = fit_heights([e for e in coins.get("layout_heights", ()) if e["layout"] == layout], h, day)
+    why = f"{layout} height {h}"
+    if layout == altjobs.KAWPOW:
+        ep = f.get("job.seed_epoch")
+        cands = [e for e in cands if isinstance(ep, int) and ep == h // e.get("epoch_length", altjobs.KAWPOW_EPOCH_LENGTH)]
+        why += f" + seed epoch {ep}"
+    if len({e["coin"] for e in cands}) == 1:
+        e = cands[0]
+        out.append(Hit("coins.layout-height", p, {"coin": e["coin"], "algo": e["algo"]}, 0.75,
+                       f"coins.layout-height: {why} -> {e['coin']}{_on(day) if dated else ''} ({p})"))
+    else:
+        out.append(Hit("coins.layout-height", p, {}, 0.1,
+                       f"coins.layout-height: {why} fits {', '.join(sorted({e['coin'] for e in cands})) or 'no known chain'}"
+                       f"{_on(day) if dated else ''} ({p})"))
+    return out
 
 
 def _major_version_algo(observations: Sequence[Observation], coins: dict[str, Any], coin: str) -> Hit | None:
@@ -405,10 +563,15 @@ def _all_rule_hits(plan: _Plan, observations: Sequence[Observation], notes: list
     return hits
 
 
-def classify(transcripts: Sequence[Transcript], fps: FingerprintSet) -> Verdict:
+def classify(transcripts: Sequence[Transcript], fps: FingerprintSet,
+             memo: dict[int, tuple[Transcript, Observation]] | None = None) -> Verdict:
     """The Verdict for the transcripts of ONE ip:port under fingerprint set ``fps``. Pure and total: never
     raises on transcript content (an internal failure on one transcript drops that transcript and is noted
     in the evidence).
+
+    ``memo``: an optional dict the caller keeps while it classifies a growing list of the same transcripts
+    (the probe engine re-classifies after every probe that ends, to stop early): each transcript object is
+    observed once (keyed by ``id()``, the object kept alongside so that the id cannot be reused).
 
     Speed: the rules are compiled once per fingerprint set (:func:`scanner.fingerprint.rules.compile_when`)
     and a rule runs only on the transcripts of its probes whose observation has every reply, push and fact
@@ -416,10 +579,19 @@ def classify(transcripts: Sequence[Transcript], fps: FingerprintSet) -> Verdict:
     observations: list[Observation] = []
     notes: list[str] = []
     for t in transcripts:
+        if memo is not None:
+            seen = memo.get(id(t))
+            if seen is not None and seen[0] is t:
+                observations.append(seen[1])
+                continue
         try:
-            observations.append(observe(t))
+            o = observe(t)
         except Exception as exc:  # noqa: BLE001 - totality: hostile input must never crash a run
             notes.append(f"classify.error: transcript {getattr(t, 'probe', '?')} skipped: {type(exc).__name__}")
+            continue
+        observations.append(o)
+        if memo is not None:
+            memo[id(t)] = (t, o)
     hits = _all_rule_hits(_plan(fps), observations, notes)
     try:
         hits += coin_hits(observations, fps.coins)

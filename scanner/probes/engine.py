@@ -175,10 +175,11 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
     verdict = Verdict()
     done_ids: set[tuple[str, bool]] = set()
     tls_started = False
+    memo: dict[int, Any] = {}  # each finished transcript is observed once, however often we re-classify
 
     def enough(partial: Transcript) -> bool:
         # Before an evidence-only step (the unknown-method question): stop if what we have is conclusive.
-        return is_confident(classify([*transcripts, partial], fps))
+        return is_confident(classify([*transcripts, partial], fps, memo))
 
     async def run(spec: ProbeSpec, tls: bool) -> Transcript:
         dialogue = DIALOGUES[spec.dialogue](options.limits, host=ip, port=port, fast=options.fast)
@@ -224,7 +225,7 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
                 finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 transcripts += [f.result() for f in finished]
                 if any(t.status.connected for t in transcripts):
-                    verdict = classify(transcripts, fps)
+                    verdict = classify(transcripts, fps, memo)
                     if is_confident(verdict):
                         confident = True
                         own = {f for f in pending if tasks[f] == verdict.protocol}
@@ -239,7 +240,7 @@ async def probe_port(ip: str, port: int, options: ProbeOptions | None = None,
         if confident or not any(t.status.connected for t in transcripts):
             break  # conclusive, or closed/filtered: nothing (more) to talk to
     if transcripts and verdict == Verdict():
-        verdict = classify(transcripts, fps)
+        verdict = classify(transcripts, fps, memo)
     status = summarise_status(transcripts)
     tls_ok = any(t.tls and t.status.connected and t.status is not Status.TLS_ERROR and t.received for t in transcripts)
     return ProbeResult(ip=ip, port=port, status=status, verdict=verdict, transcripts=tuple(transcripts), tls=tls_ok)

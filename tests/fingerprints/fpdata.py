@@ -255,6 +255,41 @@ SYNTHETIC: dict[str, list[Transcript]] = {
         json.dumps({"id": None, "method": "mining.notify", "params": [
             "1", "04000000", "ab" * 32, "cd" * 32, "ef" * 32, "5e8a9b00", "1c0a1b2c", True, "200_9", "ZcashPoW"]},
             separators=(",", ":")) + "\n"]),
+    # z-nomp (z-classic/node-stratum-pool @32fa9d9): lib/stratum.js handleSubscribe [null, extraNonce1], lib/pool.js
+    # on('subscription') pushes mining.set_target + the job at once; blockTemplate.js getJobParams: 8 params, RESERVED 0s.
+    "znomp-equihash-job": _t("stratum1", [S1_CONFIGURE, S1_SUBSCRIBE, S1_AUTHORIZE], [
+        '{"id":2,"result":[null,"38000001"],"error":null}\n'
+        '{"id":null,"method":"mining.set_target","params":["0010000000000000000000000000000000000000000000000000000000000000"]}\n',
+        json.dumps({"id": None, "method": "mining.notify", "params": [
+            "cccd", "04000000", "ab" * 32, "cd" * 32, "0" * 64, "5e8a9b00", "1c0a1b2c", True]}, separators=(",", ":")) + "\n",
+        '{"id":3,"result":false,"error":null}\n']),
+    # Horizen job in the ZIP 301 layout, block version 3 (HorizenOfficial/zen src/primitives/block.h
+    # BLOCK_VERSION_SC_SUPPORT) and a non-zero RESERVED (s-nomp blockTemplate.js hashReserved).
+    "zen-equihash-job": _t("stratum1", [S1_SUBSCRIBE, S1_AUTHORIZE], [
+        '{"id":2,"result":[null,"a1b2c3d4"],"error":null}\n{"id":3,"result":true,"error":null}\n',
+        json.dumps({"id": None, "method": "mining.notify", "params": [
+            "1a2b", "03000000", "ab" * 32, "cd" * 32, "ef" * 32, "5e8a9b00", "1c0a1b2c", True]}, separators=(",", ":")) + "\n"]),
+    # KawPow job (RavenCommunity/kawpow-stratum-pool lib/blockTemplate.js getJobParams, lib/stratum.js subscribe
+    # [null, extraNonce1]): height 3,000,000 -> epoch 400, seed = keccak256^400(0) (scanner/protocols/ethash_seeds.txt).
+    "kawpow-job": _t("stratum1", [S1_SUBSCRIBE, S1_AUTHORIZE], [
+        '{"id":2,"result":[null,"81a2c3"],"error":null}\n{"id":3,"result":true,"error":null}\n',
+        '{"id":null,"method":"mining.set_target","params":["00000000ffff0000000000000000000000000000000000000000000000000000"]}\n',
+        json.dumps({"id": None, "method": "mining.notify", "params": [
+            "2b1f", "9e" * 32, "312b6007e9a1bb08b78dad2afdce476501adb039bc29ea6c27ede523fe87d3d4", "00000000ffff" + "0" * 52, True, 3000000, "1b00f2a3"]},
+            separators=(",", ":")) + "\n"]),
+    # Ergo job as miningcore sends it (Blockchain/Ergo/ErgoJob.cs Init, ErgoPool.cs SendJob), height 1,400,000.
+    "ergo-job": _t("stratum1", [S1_SUBSCRIBE, S1_AUTHORIZE], [
+        '{"result":[[["mining.set_difficulty","0HMPJ2QKN3T7G"],["mining.notify","0HMPJ2QKN3T7G"]],"0a1b",6],"id":2}\n',
+        '{"result":true,"id":3}\n{"jsonrpc":"2.0","method":"mining.set_difficulty","params":[1],"id":null}\n',
+        json.dumps({"jsonrpc": "2.0", "method": "mining.notify", "params": [
+            "1", 1400000, "5c" * 32, "", "", 2, "115792089237316195423570985008687907853269984665640564039457584007913129639", "", True],
+            "id": None}, separators=(",", ":")) + "\n"]),
+    # kaspa-stratum-bridge (src/gostratum/default_client.go subscribe/set_extranonce; client_handler.go notify).
+    "kaspa-job": _t("stratum1", [S1_SUBSCRIBE, S1_AUTHORIZE], [
+        '{"id":2,"jsonrpc":"2.0","result":[true,"EthereumStratum/1.0.0"],"error":null}\n',
+        '{"id":3,"jsonrpc":"2.0","result":true,"error":null}\n{"jsonrpc":"2.0","method":"set_extranonce","params":["0001"],"id":null}\n',
+        '{"jsonrpc":"2.0","method":"mining.set_difficulty","params":[4],"id":null}\n',
+        '{"jsonrpc":"2.0","method":"mining.notify","params":["7",[2769687437080476293,2642455852654975590,16370749824715673019,15145064868898544117],1662696346000],"id":7}\n']),
     # s-nomp answer to mining.extranonce.subscribe (protocols.md §1.6).
     "snomp-extranonce": _t("stratum1", ['{"id":5,"method":"mining.extranonce.subscribe","params":[]}\n'],
                            ['{"id":5,"result":false,"error":[20,"Not supported.",null]}\n']),
@@ -292,6 +327,44 @@ SYNTHETIC: dict[str, list[Transcript]] = {
     "moneroocean-unknown": _t("cryptonote", [CN_LOGIN, CN_UNKNOWN], [
         '{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"No block template yet. Please wait."},"result":null}\n',
         '{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"Unknown RPC method"},"result":null}\n']),
+    # Monero P2Pool (SChernykh/p2pool src/stratum_server.cpp @14b6a63c): on_login reply written by hand (order
+    # id,jsonrpc,result; no error key; rpc id and job id log::Hex unpadded, first job "1"; autodiff target
+    # AUTODIFF_START as 4 bytes; extensions exactly ["algo"]); an unknown method is not answered: the client is banned.
+    "p2pool-xmr-login": _t("cryptonote", [CN_LOGIN, CN_UNKNOWN], [
+        '{"id":1,"jsonrpc":"2.0","result":{"id":"3f0a9c1e","job":{"blob":"1010b4e8c2c506' + "5d" * 32 + "00000000"
+        + "a7" * 32 + '2d","job_id":"1","target":"8d210000","algo":"rx/0","height":3712345,"seed_hash":"'
+        + "c4" * 32 + '"},"extensions":["algo"],"status":"OK"}}\n'], closed=True),
+    # on_login with no P2Pool peers: this error, then close().
+    "p2pool-xmr-disconnected": _t("cryptonote", [CN_LOGIN], [
+        '{"id":1,"jsonrpc":"2.0","error":{"message":"Disconnected from P2Pool network"}}\n'], closed=True),
+    # send_http_response: a line starting "GET " on the stratum port (m_enableStratumHTTP default true).
+    "p2pool-xmr-http": _t("http", [GET], ["HTTP/1.1 200 OK\r\nContent-Length: 21\r\nContent-Type: text/plain\r\n"
+                                          "Connection: Closed\r\n\r\nP2Pool Stratum online"], closed=True),
+    # Bitcoin-family P2Pool (jtoomim/p2pool @6dac42ea p2pool/bitcoin/stratum.py, util/jsonrpc.py, work.py, data.py):
+    # flat subscription pair with slush's constant id, extranonce1 "", size 4 (CachingWorkerBridge 8 -> 4);
+    # pushes are requests with random int ids < 2**30; job id str(random.randrange(2**128)); coinb1 ends with the
+    # OP_RETURN ref-hash output (value 0, 6a28 + 32-byte ref hash + 4 of the 8 nonce bytes), coinb2 = locktime.
+    # Python 2 json.dumps; key order emulated from CPython 2.7 string hashing (not recorded).
+    "p2pool-btc-subscribe": _t("stratum1", [S1_CONFIGURE, S1_SUBSCRIBE, S1_AUTHORIZE, S1_UNKNOWN], [
+        '{"error": null, "jsonrpc": "2.0", "id": 1, "result": {"version-rolling": true, "version-rolling.mask": "1fffe000"}}\n',
+        '{"error": null, "jsonrpc": "2.0", "id": 2, "result": [["mining.notify", "ae6812eb4cd7735a302a8a9dd95cf71f"], "", 4]}\n',
+        '{"params": [1024.0], "jsonrpc": "2.0", "method": "mining.set_difficulty", "id": 581234567}\n',
+        '{"params": ["213808421790327265398912387661274617263", "' + PREV + '", "' + "01000000" + "01" + "00" * 32 + "ffffffff"
+        + "0403491d0e" + "ffffffff02" + "1027000000000000" + "1976a914" + "33" * 20 + "88ac" + "0000000000000000" + "2a6a28" + "ab" * 32
+        + "00000000" + '", "00000000", [], "20000000", "17022e5f", "6920e612", true], "jsonrpc": "2.0", "method": "mining.notify", "id": 90871234}\n',
+        '{"error": null, "jsonrpc": "2.0", "id": 3, "result": true}\n',
+        '{"error": {"message": "Method not found", "code": -32601, "data": null}, "jsonrpc": "2.0", "id": 4, "result": null}\n']),
+    # MoneroOcean nodejs-pool @7c94599d: servers.js sendReply order jsonrpc,id,error,result; factories.js
+    # sendStandardLoginResult {id, job, status} (no extensions) and buildStandardJobPayload key order; state.js
+    # getNewId: decimal counter for the miner id and the job id.
+    "moneroocean-login": _t("cryptonote", [CN_LOGIN], [
+        '{"jsonrpc":"2.0","id":1,"error":null,"result":{"id":"48213","job":{"blob":"1010b4e8c2c506' + "5d" * 32
+        + "00000000" + "a7" * 32 + '2d","algo":"rx/0","height":3712345,"seed_hash":"' + "c4" * 32
+        + '","job_id":"1573920","target":"b88d0600","id":"48213"},"status":"OK"}}\n']),
+    # lib/coins/index.js algoCheck: a login whose algo list holds no pool algo (sendReplyFinal, then close).
+    "moneroocean-algo-error": _t("cryptonote", [CN_LOGIN], [
+        '{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"algo array must include at least one supported pool algo: [cn/0]"},"result":null}\n'],
+        closed=True),
     # --- non-pools ---
     "electrum": _t("electrum", [ELECTRUM], ['{"jsonrpc": "2.0", "result": ["ElectrumX 1.16.0", "1.4"], "id": 1}\n'], port=50001)
     + _t("stratum1", [S1_CONFIGURE, S1_SUBSCRIBE], [
