@@ -311,7 +311,8 @@ class CryptoNoteDialogue(LineDialogue):
     nodejs-pool requires (``lib/pool.js`` ignores messages without it). The reply carries a job
     (``blob``, ``target``, ``algo``, ``height``, ``seed_hash``) or an error whose wording names the software.
     Unless ``fast``: one unknown method (id 2) — ``Invalid method`` (cryptonote-nodejs-pool, xmrig-proxy),
-    ``Unknown RPC method`` (MoneroOcean), silence (nodejs-pool).
+    ``Unknown RPC method`` (MoneroOcean), silence (nodejs-pool). Skipped when the login reply has P2Pool's
+    shape (:func:`_p2pool_login`): P2Pool bans the client address on any unknown method.
     """
 
     probe_id = "cryptonote"
@@ -329,7 +330,7 @@ class CryptoNoteDialogue(LineDialogue):
         if isinstance(msg, jsonrpc.Malformed):
             return DONE
         if self.state == "login" and self.replies_to(msg, 1):
-            if self.fast:
+            if self.fast or _p2pool_login(msg):
                 return DONE
             self.state = "unknown"
             return Step(send=jsonrpc.encode("poolscan", {}, 2, jsonrpc=True), wait=self.limits.idle_s, optional=True)
@@ -339,6 +340,17 @@ class CryptoNoteDialogue(LineDialogue):
 
     def current_wait(self) -> float:
         return self.limits.idle_s if self.state == "unknown" else self.limits.reply_s
+
+
+def _p2pool_login(msg: jsonrpc.Message) -> bool:
+    """True for a login reply shaped like Monero P2Pool's: no ``error`` key at all and ``result.extensions``
+    exactly ``["algo"]`` (SChernykh/p2pool ``src/stratum_server.cpp`` @14b6a63c ``on_login`` writes the reply by
+    hand with these keys; ``process_request`` returns false for any other method than login/submit/keepalived
+    and the caller bans the client's IP). A good citizen does not ask it an unknown method."""
+    if not isinstance(msg, jsonrpc.Response) or msg.has_error:
+        return False
+    result = msg.result
+    return isinstance(result, dict) and result.get("extensions") == ["algo"]
 
 
 class ElectrumDialogue(LineDialogue):

@@ -97,6 +97,22 @@ def test_cryptonote_login_shape_meets_xmrig_proxy_rules():
     assert json.loads(step.send)["method"] == "poolscan"
 
 
+def test_cryptonote_never_asks_p2pool_an_unknown_method():
+    """Monero P2Pool bans the client IP on an unknown method (SChernykh/p2pool src/stratum_server.cpp @14b6a63c);
+    its login reply has no error key and extensions exactly ["algo"]. Other pools still get the question."""
+    d = CryptoNoteDialogue(L)
+    d.start()
+    step = d.feed(b'{"id":1,"jsonrpc":"2.0","result":{"id":"3f0a9c1e","job":{"blob":"10","job_id":"1",'
+                  b'"target":"8d210000","algo":"rx/0","height":3712345,"seed_hash":"c4"},'
+                  b'"extensions":["algo"],"status":"OK"}}\n')
+    assert step.done and step.send == b""
+    d = CryptoNoteDialogue(L)  # the same result with an error key (xmrig-proxy's shape) is asked
+    d.start()
+    step = d.feed(b'{"id":1,"jsonrpc":"2.0","error":null,"result":{"id":"1","job":{"blob":"10"},'
+                  b'"extensions":["algo"],"status":"OK"}}\n')
+    assert json.loads(step.send)["method"] == "poolscan"
+
+
 def test_ethproxy_login_then_getwork():
     d = EthProxyDialogue(L)
     obj = json.loads(d.start().send)
