@@ -317,6 +317,9 @@ SYNTHETIC: dict[str, list[Transcript]] = {
         '{"id":3,"error":null,"result":true}\n',
         _notify("1", _coinb1(b"Public-Pool" + bytes(8)), COINB2_WC)]),
     # slush stratum-mining: constant subscription key + unknown method error (protocols.md §6.3).
+    # NOTE (2026-11-29): the real server (tests/transcripts/real/stratum-mining.jsonl) answers a FLAT pair
+    # [["mining.notify", "ae6812eb..."], "f8000001", 4] keyed error,id,result; this nested docs-shaped example is
+    # kept only for the unknown-method error and as a near miss; the stratum-mining rules rest on the recording.
     "slush-subscribe": _t("stratum1", [S1_SUBSCRIBE, S1_UNKNOWN], [
         '{"id": 2, "result": [[["mining.notify", "ae6812eb4cd7735a302a8a9dd95cf71f"]], "08000002", 4], "error": null}\n',
         '{"id": 4, "result": null, "error": [-3, "Method \'poolscan\' not found for service \'mining\'", null]}\n']),
