@@ -392,17 +392,26 @@ class HttpDialogue(Dialogue):
         if body:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         self.buf = bytearray()
+        self.scanned = 0  # bytes already searched for the end of the head
+        self.want: int | None = None  # total bytes of head + body once Content-Length is known
+        self.head_done = False
         return Step(send=head.encode() + b"\r\n" + body, wait=self.limits.reply_s)
 
     def feed(self, data: bytes) -> Step:
+        # Each byte is searched once (a peer dripping one byte per packet costs O(n), not O(n^2)).
         if not data:
             return DONE
         self.buf += data[: max(0, self.limits.max_bytes - len(self.buf))]
-        end = self.buf.find(b"\r\n\r\n")
-        if end >= 0:
-            m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", bytes(self.buf[:end]))
-            if m and len(self.buf) >= end + 4 + int(m.group(1)):
-                return DONE
+        if not self.head_done:
+            end = self.buf.find(b"\r\n\r\n", max(0, self.scanned - 3))
+            self.scanned = len(self.buf)
+            if end < 0:
+                return Step(wait=self.limits.idle_s)
+            self.head_done = True
+            m = re.search(rb"(?im)^content-length:[ \t]*(\d{1,18})[ \t]*\r?$", bytes(self.buf[:end]))
+            self.want = end + 4 + int(m.group(1)) if m else None
+        if self.want is not None and len(self.buf) >= self.want:
+            return DONE
         return Step(wait=self.limits.idle_s)
 
 

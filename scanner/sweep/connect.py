@@ -58,13 +58,17 @@ class TokenBucket:
 
 async def connect_once(ip: str, port: int, timeout: float) -> bool:
     """True when a TCP handshake to ``ip:port`` completes within ``timeout`` seconds; never raises for
-    network outcomes (refused, unreachable, timeout, reset all give False)."""
+    network outcomes. Refused, unreachable and timeout give False. A reset gives True: Linux reports a RST
+    answering the SYN as ECONNREFUSED, so ECONNRESET means the handshake completed and the peer then dropped
+    the connection (a port that accepts and resets at once is open, as masscan's SYN-ACK would say)."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
     try:
         await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), timeout)
+        return True
+    except ConnectionResetError:
         return True
     except (OSError, asyncio.TimeoutError):
         return False

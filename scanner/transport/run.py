@@ -137,6 +137,10 @@ class _Probe(asyncio.Protocol):
         if self.over.done():
             return
         room = self.limits.max_bytes - self.received
+        if room <= 0:  # the cap was reached exactly by the last chunk: nothing of this one fits
+            self.truncated = True
+            self._end(Status.READ_LIMIT, f"byte cap of {self.limits.max_bytes} bytes reached")
+            return
         if len(data) > room:
             data = data[:room]
             self.truncated = True
@@ -180,9 +184,14 @@ class _Probe(asyncio.Protocol):
         self._advance(step)
 
     def _advance(self, step: Step) -> None:
-        if step.optional and self.enough is not None and self.enough(self.partial()):
-            self._end()
-            return
+        if step.optional and self.enough is not None:
+            try:
+                stop = self.enough(self.partial())
+            except Exception:  # the caller's judgement failed: not confident, so the step goes ahead
+                stop = False
+            if stop:
+                self._end()
+                return
         if step.send:
             assert self.transport is not None
             self.transport.write(step.send)
@@ -310,14 +319,22 @@ async def run_dialogue(
 
 
 async def _close(transport: asyncio.BaseTransport, lost: "asyncio.Future[None] | None", tls: bool) -> None:
-    """Close a probe connection. Plain TCP: close and go (the kernel finishes the FIN). TLS: wait at most 1 s
-    for the close_notify exchange, then abort. Never raises: a peer that broke the connection is already
-    recorded."""
+    """Close a probe connection. Plain TCP: close and go (the kernel finishes the FIN); abort when bytes we
+    wrote are still buffered (a peer that does not read). TLS: wait at most 1 s for the close_notify
+    exchange, then abort. Never raises for the peer (a peer that broke the connection is already recorded);
+    a cancellation during the TLS wait aborts the connection and propagates."""
     try:
+        if transport.get_write_buffer_size():  # type: ignore[attr-defined]
+            # A peer that does not read would keep the socket open until our bytes drain: drop it now.
+            transport.abort()  # type: ignore[attr-defined]
+            return
         transport.close()
         if tls and lost is not None and not lost.done():
             async with asyncio.timeout(1.0):
                 await asyncio.shield(lost)
+    except asyncio.CancelledError:  # cancelled while waiting for close_notify: never leave the socket open
+        transport.abort()  # type: ignore[attr-defined]
+        raise
     except (OSError, ssl.SSLError, TimeoutError, RuntimeError, AttributeError):
         try:
             transport.abort()  # type: ignore[attr-defined]

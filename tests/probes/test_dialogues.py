@@ -113,6 +113,16 @@ def test_cryptonote_never_asks_p2pool_an_unknown_method():
     assert json.loads(step.send)["method"] == "poolscan"
 
 
+def test_http_head_end_split_across_chunks_and_hostile_content_length():
+    d = HttpDialogue(L, host="127.0.0.1", port=80)
+    d.start()
+    steps = [d.feed(c) for c in (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r", b"\n\r", b"\n", b"abc", b"de")]
+    assert [x.done for x in steps] == [False, False, False, False, True]
+    d = HttpDialogue(L, host="127.0.0.1", port=80)  # a 5,000-digit length is no length: read to close/idle
+    d.start()
+    assert not d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nx").done
+
+
 def test_ethproxy_login_then_getwork():
     d = EthProxyDialogue(L)
     obj = json.loads(d.start().send)
