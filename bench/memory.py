@@ -8,8 +8,10 @@ connections are spread over many destination addresses (no ephemeral-port exhaus
 ``../shared/reference/environment.md`` §7).
 
 Client: one child process per N (so that VmHWM, the peak, belongs to that N alone) runs the pipeline's own
-stages: ``Store.save_open_port`` -> ``scanner.pipeline.probe_stage`` (``probe_port`` full plan, fast, no TLS:
-probe + classify) -> ``Store.save_result`` into a real SQLite file. This is ``scanner.pipeline.run_scan``
+stages: ``BatchWriter.add_open_port`` -> ``scanner.pipeline.probe_stage`` (``probe_port`` full plan, fast, no
+TLS: probe + classify) -> ``BatchWriter.add_result`` into a real SQLite file (``scanner.store.BatchWriter``
+with the pipeline's batch size and delay: one transaction per 200 results or 0.5 s; ``--batch 1`` writes
+one transaction per open port and per result, as before issue 8). This is ``scanner.pipeline.run_scan``
 minus its ``skip_done`` de-duplication, which would drop the cycled (repeated) endpoints; ``skip_done`` keeps a
 set of every (ip, port) seen, so its growth is measured on its own (``skip_done`` section: N distinct
 OpenPorts through ``scanner.pipeline.skip_done`` alone, no probing).
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from bench import ROOT, proc_status_mb, run_async
+from bench import ROOT, median, proc_status_mb, run_async
 
 PERSONAS = "ckpool,ckpool-solo,cryptonote-nodejs-pool,xmrig-proxy,open-ethereum-pool,redis"
 
@@ -39,13 +41,16 @@ def _hosts(n: int) -> list[str]:
     return [f"127.66.{i // 250}.{i % 250 + 1}" for i in range(n)]
 
 
-async def stream(n: int, endpoints: list[tuple[str, int]], db: str, concurrency: int) -> dict[str, Any]:
-    """Run the pipeline stages over ``n`` generated open ports; returns the measurements (see module doc)."""
+async def stream(n: int, endpoints: list[tuple[str, int]], db: str, concurrency: int,
+                 batch: int | None = None) -> dict[str, Any]:
+    """Run the pipeline stages over ``n`` generated open ports; returns the measurements (see module doc).
+    ``batch``: results per store transaction (default the pipeline's ``BATCH_RESULTS``; 1 = the old way, a
+    ``save_open_port`` and a ``save_result`` transaction each)."""
     from scanner.fingerprint import load_fingerprints
     from scanner.model import OpenPort
-    from scanner.pipeline import Counters, probe_stage
+    from scanner.pipeline import BATCH_DELAY_S, BATCH_RESULTS, Counters, probe_stage
     from scanner.probes.engine import ProbeOptions
-    from scanner.store import KnownPools, Store
+    from scanner.store import BatchWriter, KnownPools, Store
 
     fps = load_fingerprints()
     store = Store.open(db, known_pools=KnownPools())
@@ -55,31 +60,34 @@ async def stream(n: int, endpoints: list[tuple[str, int]], db: str, concurrency:
     marks = {max(1, n // 10): "10%", max(1, n // 2): "50%", n: "100%"}
     rss: dict[str, float | None] = {"start": proc_status_mb("VmRSS")}
     verdicts: dict[str, int] = {}
+    batch = BATCH_RESULTS if batch is None else max(1, batch)
+    writer = BatchWriter(store, run_id, max_results=batch, max_delay_s=BATCH_DELAY_S if batch > 1 else 0.0)
 
     async def open_ports() -> AsyncIterator[Any]:
         ne = len(endpoints)
         for i in range(n):
             ip, port = endpoints[i % ne]
             op = OpenPort(ip=ip, port=port, source="bench")
-            store.save_open_port(run_id, op)
+            writer.add_open_port(op)
             yield op
 
     t0 = time.perf_counter()
     done = 0
     async for result in probe_stage(open_ports(), options, concurrency=concurrency, counters=counters):
-        store.save_result(run_id, result)
+        writer.add_result(result)
         done += 1
         key = f"{result.verdict.is_pool}:{result.verdict.software or result.verdict.label}"
         verdicts[key] = verdicts.get(key, 0) + 1
         if done in marks:
             rss[marks[done]] = proc_status_mb("VmRSS")
+    writer.flush()
     wall = time.perf_counter() - t0
     store.finish_run(run_id, "ok", counters.as_dict())
     store.close()
     return {"n": n, "done": done, "wall_s": wall, "results_per_s": done / wall if wall else 0.0,
             "rss_mb": rss, "peak_rss_mb": proc_status_mb("VmHWM"), "verdicts": verdicts,
             "db_mb": sum(os.path.getsize(p) for p in Path(db).parent.glob(Path(db).name + "*")) / 2 ** 20,
-            "concurrency": concurrency}
+            "concurrency": concurrency, "batch_results": batch, "store_batches": writer.batches}
 
 
 async def skip_done_growth(n: int) -> dict[str, Any]:
@@ -108,13 +116,15 @@ def child(argv: list[str] | None = None) -> int:
     ap.add_argument("--db")
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="results per store transaction (default: the pipeline's; 1 = one per result)")
     ap.add_argument("--skip-done", action="store_true", help="measure skip_done growth instead")
     a = ap.parse_args(argv)
     if a.skip_done:
         res = run_async(lambda: skip_done_growth(a.n), a.loop)
     else:
         eps = [tuple(e) for e in json.loads(a.endpoints)]
-        res = run_async(lambda: stream(a.n, eps, a.db, a.concurrency), a.loop)
+        res = run_async(lambda: stream(a.n, eps, a.db, a.concurrency, a.batch), a.loop)
     res["loop"] = a.loop
     print(json.dumps(res), flush=True)
     return 0
@@ -127,8 +137,9 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
     log = ctx.get("log", print)
     sizes = ctx.get("memory_sizes") or ([400] if quick else [100_000, 1_000_000])
     nhosts = 2 if quick else 16
-    out: dict[str, Any] = {"what": "peak RSS streaming N open ports through Store.save_open_port -> probe_stage "
-                                   "(probe_port fast full plan: probe + classify) -> Store.save_result",
+    out: dict[str, Any] = {"what": "peak RSS streaming N open ports through BatchWriter.add_open_port -> probe_stage "
+                                   "(probe_port fast full plan: probe + classify) -> BatchWriter.add_result "
+                                   "(one store transaction per 200 results or 0.5 s)",
                            "personas": PERSONAS.split(","), "hosts": nhosts, "target_peak_mb": 300, "runs": []}
     args: list[str] = []
     for h in _hosts(nhosts):
@@ -150,6 +161,25 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
             log(f"  memory n={n:<8d} RSS start {r.get('start') or 0:.0f} / 10% {r.get('10%') or 0:.0f} / 50% "
                 f"{r.get('50%') or 0:.0f} / 100% {r.get('100%') or 0:.0f} MB, peak {res['peak_rss_mb']:.0f} MB, "
                 f"{res['results_per_s']:.0f} results/s")
+        # The same stream with one store transaction per open port and per result (before issue 8) against
+        # the batched writer, alternated, medians: what batching buys the whole pipeline.
+        cmp_n, cmp_reps = (400, 1) if quick else (20_000, 3)
+        rates: dict[str, list[float]] = {"batch_1": [], "batch_default": []}
+        for _ in range(cmp_reps):
+            for key, extra in (("batch_1", ["--batch", "1"]), ("batch_default", [])):
+                with tempfile.TemporaryDirectory(prefix="poolscan-bench-mem-") as dbdir:
+                    p = subprocess.run([sys.executable, "-m", "bench.memory", "--n", str(cmp_n), "--endpoints",
+                                        json.dumps(eps), "--db", str(Path(dbdir) / "cmp.db"), *extra], cwd=ROOT,
+                                       capture_output=True, text=True, timeout=900)
+                if p.returncode != 0:
+                    raise RuntimeError(f"bench.memory --n {cmp_n} {' '.join(extra)} failed: {p.stderr.strip()[-500:]}")
+                rates[key].append(json.loads(p.stdout.strip().splitlines()[-1])["results_per_s"])
+        b1, bd = median(rates["batch_1"]), median(rates["batch_default"])
+        out["store_batching"] = {"n": cmp_n, "repeats": cmp_reps, "runs_results_per_s": rates,
+                                 "one_transaction_per_result_results_per_s": b1, "batched_results_per_s": bd,
+                                 "ratio": bd / b1 if b1 else None}
+        log(f"  pipeline n={cmp_n}: one transaction per result {b1:.0f} results/s, batched {bd:.0f} results/s "
+            f"(x{bd / b1 if b1 else 0:.2f}, medians of {cmp_reps})")
     finally:
         stop_lab(proc, tmp)
     sd_n = 20_000 if quick else max(sizes)

@@ -60,7 +60,16 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
             c["in_memory"]["transcripts_per_s"] >= 20000)
         add("classify", "from SQLite store", round(c["from_store"]["transcripts_per_s"]), "transcripts/s",
             ">= 20000", c["from_store"]["transcripts_per_s"] >= 20000)
-        add("classify", "store write (save_result)", round(c["from_store"]["write_results_per_s"]), "results/s")
+        if "cli_db" in c:
+            add("classify", "poolscan classify --db", round(c["cli_db"]["transcripts_per_s"]),
+                "transcripts/s (end to end)", ">= 20000", c["cli_db"]["transcripts_per_s"] >= 20000)
+        add("classify", "store read (Store.results)", round(c["from_store"]["read_only_transcripts_per_s"]),
+            "transcripts/s")
+        add("classify", f"store write (batches of {c['from_store'].get('write_batch', 1)})",
+            round(c["from_store"]["write_results_per_s"]), "results/s")
+        if "write_single_results_per_s" in c["from_store"]:
+            add("classify", "store write (one transaction per result)",
+                round(c["from_store"]["write_single_results_per_s"]), "results/s")
         if "transcripts_per_s" in c.get("cli_jsonl", {}):
             add("classify", "poolscan classify FILE.jsonl", round(c["cli_jsonl"]["transcripts_per_s"]),
                 "transcripts/s (end to end)")
@@ -90,6 +99,11 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("memory", f"RSS 10%/50%/100% n={r['n']}",
             "/".join(f"{rss.get(k) or 0:.0f}" for k in ("10%", "50%", "100%")), "MB")
         add("memory", f"pipeline rate n={r['n']}", round(r["results_per_s"]), "results/s")
+    sb = m.get("store_batching") or {}
+    if "batched_results_per_s" in sb:
+        add("memory", f"pipeline n={sb['n']} one transaction per result",
+            round(sb["one_transaction_per_result_results_per_s"]), "results/s")
+        add("memory", f"pipeline n={sb['n']} batched store writes", round(sb["batched_results_per_s"]), "results/s")
     if isinstance(m.get("skip_done"), dict) and "growth_mb" in m["skip_done"]:
         add("memory", f"skip_done set growth n={m['skip_done']['n']}", round(m["skip_done"]["growth_mb"], 1), "MB")
     return rows

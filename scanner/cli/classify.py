@@ -23,6 +23,8 @@ from scanner.fingerprint.observe import preview
 from scanner.model import ProbeResult, Verdict, dumps
 
 COMPARED = ("is_pool", "protocol", "software", "coin", "algo", "label")
+#: Changed results written per transaction by ``classify --db`` (memory stays flat however many change).
+_WRITE_BATCH = 500
 
 
 def _records(fh: IO[str], name: str) -> Iterator[tuple[int, ProbeResult]]:
@@ -67,7 +69,9 @@ def _store_results(store: Any, run: str | None) -> Iterator[tuple[str, ProbeResu
     for run_id in runs:
         if store.get_run(run_id) is None:
             raise UsageError(f"--run: no run {run_id!r} in the database")
-        for r in list(store.results(run_id)):  # one run at a time; frees the read cursor before any write
+        # Store.results reads a page at a time and holds no cursor open while a result is out here, so the
+        # caller may write between results; memory is bounded by one page
+        for r in store.results(run_id):
             yield run_id, r
 
 
@@ -77,10 +81,13 @@ def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: boo
     pending: list[tuple[str, ProbeResult]] = []
 
     def flush() -> None:
-        # Written after the read cursor is done: SQLite refuses schema probes while a SELECT is open.
+        # One transaction per batch (Store.save_results: idempotent upserts; the pools rows follow).
         if not dry_run:
+            by_run: dict[str, list[ProbeResult]] = {}
             for run_id, new in pending:
-                store.save_result(run_id, new)  # idempotent upsert: the verdict row and the pools follow
+                by_run.setdefault(run_id, []).append(new)
+            for run_id, news in by_run.items():
+                store.save_results(run_id, news)
         pending.clear()
 
     for run_id, rec in _store_results(store, run):
@@ -90,6 +97,8 @@ def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: boo
             continue
         changed += 1
         pending.append((run_id, new))
+        if len(pending) >= _WRITE_BATCH:
+            flush()
         if as_json:
             click.echo(dumps({"run": run_id, "ip": rec.ip, "port": rec.port, "changed": diff}))
         else:

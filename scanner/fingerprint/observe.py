@@ -437,5 +437,9 @@ def preview(v: Any, cap: int = 80) -> str:
             s = repr(v)
     else:
         s = str(v)
+    if cap >= 3 and len(s) > cap + 1:
+        # unicode_escape works code point by code point, so the first cap + 1 characters give the same
+        # (cut) rendering without escaping a whole 64 KiB witness (issue 8: a text-regex rule's witness)
+        s = s[: cap + 1]
     s = s.encode("unicode_escape", "backslashreplace").decode("ascii", "replace")
     return s if len(s) <= cap else s[: cap - 3] + "..."

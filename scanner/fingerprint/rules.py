@@ -233,8 +233,20 @@ def _compile_path(path: str | None) -> Any:
                 return MISSING
         return cur
 
-    if path in ("$code", "$text"):
-        return lambda m: _msg_value(m, path)
+    if path == "$code":
+        def get_code(m: Any) -> Any:
+            if isinstance(m, Response):
+                c = error_code(m.error)
+                return MISSING if c is None else c
+            return walk(m.obj)
+        return get_code
+    if path == "$text":
+        def get_text(m: Any) -> Any:
+            if isinstance(m, Response):
+                t = error_text(m.error)
+                return MISSING if t is None else t
+            return walk(m.obj)
+        return get_text
     if len(parts) == 1:
         key, idx = parts[0]
 
@@ -336,6 +348,35 @@ def value_key(name: str, v: Any) -> tuple[str, str, str, Any] | None:
     return None
 
 
+def _is_fact_regex(cond: dict[str, Any]) -> bool:
+    """A leaf ``{fact: X, regex: R}`` and nothing else."""
+    return set(cond) == {"fact", "regex"}
+
+
+_NO_CACHE: dict[Any, Any] = {}
+
+
+def _cached_values(o: Observation, key: tuple[str, str], method: str, get: Any) -> list[Any] | None:
+    """``[get(m) for m in o.replies(method)]``, kept on the observation for the other rules (the
+    observation is built per transcript and dropped after classification: no cross-transcript state).
+    None when a getter raised (the caller then runs the plain loop)."""
+    try:
+        cache = o.__dict__.setdefault("_rule_values", {})
+    except AttributeError:  # an observation without a __dict__: no caching
+        cache = _NO_CACHE
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    try:
+        vals: list[Any] | None = [get(m) for m in o.replies(method)]
+    except Exception:  # noqa: BLE001 - the plain loop reproduces the failure at the same place
+        vals = None
+    if cache is not _NO_CACHE:
+        cache[key] = vals
+    return vals
+
+
 def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
     """Compile one condition: ``(fn, needs)``. ``fn(observation)`` returns the witness :func:`holds` would
     give when the condition holds, else :data:`FAIL`. ``needs`` is a set of keys that must all be present in
@@ -362,6 +403,23 @@ def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
         afns = tuple(p[0] for p in aparts)
         # what every alternative needs, the alternation needs too
         any_needs = frozenset.intersection(*(p[1] for p in aparts)) if aparts else frozenset()
+        alts = cond["any"]
+        if alts and all(isinstance(c, dict) and _is_fact_regex(c) for c in alts):
+            # ``any`` of ``fact: X, regex: R`` leaves (banner rules tried on every observation): one loop, no
+            # nested calls; the same order and witness as any_fn below
+            pairs = tuple((str(c["fact"]), compile_regex(c["regex"]).search) for c in alts)
+
+            def any_fact_regex(o: Observation) -> Any:
+                facts = o.facts
+                for name, rx in pairs:
+                    v = facts.get(name, MISSING)
+                    if v is MISSING:
+                        continue
+                    s = v if isinstance(v, str) else _as_text(v)
+                    if s is not None and rx(s[:65536]) is not None:
+                        return v
+                return FAIL
+            return any_fact_regex, any_needs
 
         def any_fn(o: Observation) -> Any:
             for fn in afns:
@@ -380,7 +438,26 @@ def compile_condition(cond: dict[str, Any]) -> tuple[Any, frozenset[Any]]:
         get = _compile_path(cond.get("path"))
         need = ("reply" if is_reply else "notify", method)
 
-        if is_reply:
+        path_ = cond.get("path")
+        if is_reply and path_ in ("$code", "$text"):
+            # The error code/text of every reply, computed once per observation and shared by the rules
+            # that read it (a dozen error rules read $code/$text of the same replies). A getter that raises
+            # is not cached: the plain loop then raises exactly where it would have.
+            ckey = (method, path_)
+
+            def msg_fn(o: Observation) -> Any:
+                vals = _cached_values(o, ckey, method, get)
+                if vals is None:
+                    for m in o.replies(method):
+                        v = get(m)
+                        if ok(v):
+                            return None if v is MISSING else v
+                    return FAIL
+                for v in vals:
+                    if ok(v):
+                        return None if v is MISSING else v
+                return FAIL
+        elif is_reply:
             def msg_fn(o: Observation) -> Any:
                 for m in o.replies(method):
                     v = get(m)
