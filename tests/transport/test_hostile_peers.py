@@ -13,7 +13,6 @@ cap, a peer that never reads kept the socket open after the deadline); they are 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import socket
 import ssl
@@ -23,12 +22,9 @@ import time
 from typing import Any, Callable
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from scanner.model import Status
+from tls_certs import server_context
 from scanner.probes.dialogue import DONE, Dialogue, HttpDialogue, Step, Stratum1Dialogue
 from scanner.transport.limits import Limits
 from scanner.transport.run import run_dialogue
@@ -147,19 +143,7 @@ def client_sockets(port: int) -> int:
 
 
 def tls_server_context(tmp_path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile.example.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    cp, kp = tmp_path / "c.pem", tmp_path / "k.pem"
-    cp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    kp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cp, kp)
-    return ctx
+    return server_context(tmp_path, "hostile.example.test")
 
 
 async def probe(peer: Peer, dialogue: Dialogue, limits: Limits, **kw: Any):

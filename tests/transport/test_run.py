@@ -1,19 +1,14 @@
 """The transport against real loopback peers: every outcome is a status, every read is bounded."""
 
 import asyncio
-import datetime
 import socket
-import ssl
 import struct
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from scanner.model import Status
+from tls_certs import server_context
 from scanner.probes.dialogue import Stratum1Dialogue, HttpDialogue
 from scanner.transport.limits import Limits
 from scanner.transport.run import run_dialogue
@@ -145,22 +140,7 @@ def test_slowloris_hits_the_session_deadline():
 
 
 def _self_signed(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pool.example.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("pool.example.test"),
-                                                        x509.DNSName("xmr.example.test")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cp, kp = tmp_path / "c.pem", tmp_path / "k.pem"
-    cp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    kp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cp, kp)
-    return ctx
+    return server_context(tmp_path, "pool.example.test", ["pool.example.test", "xmr.example.test"])
 
 
 def test_tls_records_certificate_names(tmp_path):
