@@ -284,20 +284,12 @@ def _alt_job_facts(job: altjobs.AltJob, f: dict[str, Any]) -> None:
     """Facts of a non-Bitcoin job (only set when the layout matched, so other transcripts pay nothing)."""
     f["job.layout"] = job.layout
     f["job.id"] = job.job_id
-    if job.version_hex is not None:
-        f["job.version"] = job.version_hex
-    if job.version is not None:
-        f["job.version_int"] = job.version
-    if job.nbits is not None:
-        f["job.nbits"] = job.nbits
-    if job.height is not None:
-        f["job.height"] = job.height
-    if job.reserved_zero is not None:
-        f["job.reserved_zero"] = job.reserved_zero
-    if job.personalization is not None:
-        f["job.personalization"] = job.personalization
-    if job.nk is not None:
-        f["job.equihash_nk"] = job.nk
+    for fact, value in (("job.version", job.version_hex), ("job.version_int", job.version),
+                        ("job.nbits", job.nbits), ("job.height", job.height),
+                        ("job.reserved_zero", job.reserved_zero), ("job.personalization", job.personalization),
+                        ("job.equihash_nk", job.nk)):
+        if value is not None:
+            f[fact] = value
     if job.layout == altjobs.KAWPOW:
         f["job.seed_epoch"] = job.seed_epoch
     if job.timestamp is not None:
