@@ -21,7 +21,6 @@ and was not seen (``is_pool`` true) in an earlier run than the reference run.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -34,7 +33,7 @@ from typing import Any, Iterable, Iterator
 from sqlite_utils import Database
 
 from scanner.errors import UsageError
-from scanner.model import Exchange, OpenPort, ProbeResult, Status, Transcript, Verdict
+from scanner.model import Exchange, OpenPort, ProbeResult, Status, Transcript, Verdict, decode_bytes
 from scanner.store.known import KnownPools, endpoint_id
 from scanner.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -173,14 +172,7 @@ def _status(value: Any) -> Status:
 def _exchanges(text: str | None) -> tuple[Exchange, ...]:
     """The ``transcripts.exchanges`` column back as Exchanges (:meth:`Exchange.from_dict` of each item)."""
     items = _load(text, []) or []
-    out = []
-    for d in items:
-        if "text" in d:
-            data = d["text"].encode("utf-8")
-        else:
-            data = base64.b64decode(d["b64"])
-        out.append(Exchange(float(d.get("t", 0.0)), str(d["dir"]), data))
-    return tuple(out)
+    return tuple(Exchange(float(d.get("t", 0.0)), str(d["dir"]), decode_bytes(d)) for d in items)
 
 
 def _transcript(t: tuple) -> Transcript:
@@ -468,10 +460,8 @@ class Store:
             pool[key] = val
         domains = (_load(pool["domains"], []) or []) + (_load(pool["cert_names"], []) or [])
         pool["known"] = int(self.known.matches(ip, port, [str(d) for d in domains]))
-        cols = list(pool)
-        conn.execute(f"INSERT INTO pools ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-                     f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])}",
-                     [pool[c] for c in cols])
+        cols = tuple(pool)  # "id" first, as _upsert_sql expects
+        conn.execute(_upsert_sql("pools", cols), [pool[c] for c in cols])
 
     # ------------------------------------------------------------------ reads
     def done_targets(self, run_id: str) -> set[tuple[str, int]]:
