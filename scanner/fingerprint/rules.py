@@ -233,20 +233,15 @@ def _compile_path(path: str | None) -> Any:
                 return MISSING
         return cur
 
-    if path == "$code":
-        def get_code(m: Any) -> Any:
+    if path in ("$code", "$text"):
+        extract = error_code if path == "$code" else error_text
+
+        def get_error(m: Any) -> Any:
             if isinstance(m, Response):
-                c = error_code(m.error)
-                return MISSING if c is None else c
+                v = extract(m.error)
+                return MISSING if v is None else v
             return walk(m.obj)
-        return get_code
-    if path == "$text":
-        def get_text(m: Any) -> Any:
-            if isinstance(m, Response):
-                t = error_text(m.error)
-                return MISSING if t is None else t
-            return walk(m.obj)
-        return get_text
+        return get_error
     if len(parts) == 1:
         key, idx = parts[0]
 
