@@ -25,7 +25,7 @@ from scanner.model import Status, Transcript
 from scanner.protocols import altjobs, coinbase, cryptonote, ethstratum, stratum1, stratum2
 from scanner.protocols import http as http_proto
 from scanner.protocols.framing import split_lines
-from scanner.protocols.jsonrpc import Malformed, Message, Notification, Response, decode, error_code, error_text, same_id
+from scanner.protocols.jsonrpc import Message, Notification, Response, decode, error_code, error_text, same_id
 
 MAX_RAW = 256 * 1024  # bytes of a transcript considered (the transport caps reads already)
 MAX_LINES = 500  # lines decoded per transcript
@@ -180,22 +180,45 @@ def _parse_sent(data: bytes) -> tuple[tuple[str, str] | None, tuple[tuple[Any, s
     return head, tuple(msgs)
 
 
-def _requests(t: Transcript, facts: dict[str, Any]) -> list[Request]:
-    out: list[Request] = []
-    for i, e in enumerate(t.exchanges):
-        if e.dir != "send":
-            continue
-        head, msgs = _parse_sent(e.data[:MAX_RAW])
-        if head is not None:
-            facts.setdefault("http.method", head[0])
-            facts.setdefault("http.path", head[1])
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What poolscan's writes on one connection say, decoded once per distinct set of writes (:func:`_sent_of`):
+    ``requests`` in order; ``head`` the (method, path) of the first HTTP request, or None; ``lines`` the stripped
+    lines sent (echo detection); ``methods_by_id`` ``str(id) -> methods`` (deduplicated, request order) when
+    every request id is an int or a str — :func:`~scanner.protocols.jsonrpc.same_id` then reduces to equal
+    ``str()`` of non-null ids — else None (the general matching runs); ``keys`` the fact names
+    ``(silent_after.M, answered.M)`` per request."""
+
+    requests: tuple[Request, ...]
+    head: tuple[str, str] | None
+    lines: frozenset[bytes]
+    methods_by_id: dict[str, tuple[str, ...]] | None
+    keys: tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _sent_of(sends: tuple[tuple[int, bytes], ...]) -> _Sent:
+    """The :class:`_Sent` of the writes ``((exchange index, bytes capped at MAX_RAW), ...)``. Cached: the same
+    few dialogues write the same bytes to every target."""
+    requests: list[Request] = []
+    head = None
+    for i, data in sends:
+        h, msgs = _parse_sent(data)
+        if h is not None and head is None:
+            head = h
         for mid, method, params in msgs:
-            out.append(Request(id=mid, method=method, params=params, exchange=i))
-    return out
-
-
-def _bytes_after(t: Transcript, exchange: int) -> int:
-    return sum(len(e.data) for e in t.exchanges[exchange + 1:] if e.dir == "recv")
+            requests.append(Request(id=mid, method=method, params=params, exchange=i))
+    lines = frozenset(x.strip() for _, d in sends for x in split_lines(d))
+    by_id: dict[str, tuple[str, ...]] | None = {}
+    for r in requests:
+        if isinstance(r.id, bool) or not isinstance(r.id, (int, str)):
+            by_id = None
+            break
+        k = str(r.id)
+        if r.method not in by_id.get(k, ()):
+            by_id[k] = by_id.get(k, ()) + (r.method,)
+    keys = tuple((f"silent_after.{r.method}", f"answered.{r.method}") for r in requests)
+    return _Sent(tuple(requests), head, lines, by_id, keys)
 
 
 def _safe_len(v: Any) -> int | None:
@@ -345,26 +368,46 @@ def _cn_facts(o: Observation, f: dict[str, Any]) -> None:
 
 
 def observe(t: Transcript) -> Observation:
-    """Build the :class:`Observation` of one transcript. Never raises on peer data."""
-    raw = t.received[:MAX_RAW]
+    """Build the :class:`Observation` of one transcript. Never raises on peer data.
+
+    Cost (issue 8): one pass over the exchanges, one over the lines; what depends only on poolscan's own
+    writes (requests, sent lines, fact names) is decoded once per process (:func:`_sent_of`); the reply and
+    push indexes (:meth:`Observation.replies`, :meth:`Observation.notified`) are built here in the same pass
+    as the counts; a protocol's facts are only looked for when a message of that protocol is there."""
+    sends: list[tuple[int, bytes]] = []
+    chunks: list[bytes] = []
+    after: dict[int, int] = {}  # exchange index of a write -> bytes received after it
+    for i, e in enumerate(t.exchanges):
+        if e.dir == "send":
+            sends.append((i, e.data[:MAX_RAW]))
+            after[i] = 0
+        elif e.dir == "recv":
+            chunks.append(e.data)
+            n = len(e.data)
+            for k in after:
+                after[k] += n
+    raw = b"".join(chunks)[:MAX_RAW]
     o = Observation(transcript=t, probe=t.probe, raw=raw)
     f = o.facts
-    o.requests = _requests(t, f)
+    sent = _sent_of(tuple(sends))
+    if sent.head is not None:
+        f["http.method"], f["http.path"] = sent.head
+    requests = o.requests = list(sent.requests)
     f["probe"] = t.probe
     f["status"] = t.status.value if isinstance(t.status, Status) else str(t.status)
     f["tls"] = bool(t.tls)
     f["closed"] = bool(t.closed_by_peer)
     f["bytes"] = len(raw)
-    f["silent"] = len(raw) == 0
+    f["silent"] = not raw
     f["text"] = raw[:TEXT_CAP].decode("latin-1")
-    info = t.tls_info if isinstance(t.tls_info, dict) else {}
     if t.tls:
+        info = t.tls_info if isinstance(t.tls_info, dict) else {}
         cn, san = info.get("subject_cn"), info.get("san")
         f["tls.subject_cn"] = cn if isinstance(cn, str) else None
         f["tls.san"] = ",".join(x for x in san if isinstance(x, str))[:2048] if isinstance(san, list) else None
         f["tls.issuer"] = info.get("issuer") if isinstance(info.get("issuer"), str) else None
     body = raw
-    resp = http_proto.parse_response(raw) if raw else None
+    resp = http_proto.parse_response(raw) if raw[:5] == b"HTTP/" else None
     if resp is not None:
         o.http = resp
         body = resp.body
@@ -375,49 +418,83 @@ def observe(t: Transcript) -> Observation:
         f["http.www_authenticate"] = resp.header("www-authenticate")
         f["http.body"] = resp.body[:TEXT_CAP].decode("latin-1")
         f["http.crlf"] = resp.crlf
-    lines = _lines(body) if body else []
+    lines = _lines(body) if body else _EMPTY
     messages = o.messages = [decode(x) for x in lines]
-    responses = [m for m in messages if isinstance(m, Response)]
-    malformed = sum(1 for m in messages if isinstance(m, Malformed))
+    # one pass: replies by the method of the request they answer (``any``: all), pushes by method
+    responses: list[Response] = []
+    by_method: dict[str, list[Response]] = {"any": responses}
+    by_notify: dict[str, list[Notification]] = {"any": []}
+    malformed = 0
+    by_id = sent.methods_by_id
+    reply_ids: set[str] = set()
+    for m in messages:
+        if type(m) is Response:
+            responses.append(m)
+            mid = m.id
+            if mid is None:
+                meths: Any = () if by_id is not None else dict.fromkeys(o.methods_for(mid))
+            elif by_id is not None:
+                k = str(mid)
+                reply_ids.add(k)
+                meths = by_id.get(k, ())
+            else:
+                meths = dict.fromkeys(o.methods_for(mid))
+            for meth in meths:
+                lst = by_method.get(meth)
+                if lst is None:
+                    by_method[meth] = [m]
+                else:
+                    lst.append(m)
+        elif type(m) is Notification:
+            by_notify["any"].append(m)
+            lst2 = by_notify.get(m.method)
+            if lst2 is None:
+                by_notify[m.method] = [m]
+            else:
+                lst2.append(m)
+        else:
+            malformed += 1
+    o._by_method = by_method
+    o._by_notify = by_notify
     f["lines"] = len(lines)
     f["json_messages"] = len(messages) - malformed
     f["malformed"] = malformed
     if lines:
-        sent_lines = _sent_lines(t)
+        sent_lines = sent.lines
         f["echo"] = any(x.strip() in sent_lines for x in lines)
     else:
         f["echo"] = False
-    for r in o.requests:
-        key = f"silent_after.{r.method}"
+    for k, r in enumerate(requests):
+        silent_key, answered_key = sent.keys[k]
         rid = r.id
-        answered = any(same_id(m.id, rid) for m in responses)
-        f[key] = (not answered) and _bytes_after(t, r.exchange) == 0
-        f[f"answered.{r.method}"] = answered
+        if by_id is not None:
+            answered = str(rid) in reply_ids
+        else:
+            answered = any(same_id(m.id, rid) for m in responses)
+        f[silent_key] = (not answered) and after[r.exchange] == 0
+        f[answered_key] = answered
     errors = [m.error for m in responses if m.error not in (None, False)]
-    codes = [error_code(e) for e in errors]
-    f["error_codes"] = ",".join(str(c) for c in codes if c is not None)
-    f["error_texts"] = "|".join((error_text(e) or "")[:200] for e in errors)
+    if errors:
+        codes = [error_code(e) for e in errors]
+        f["error_codes"] = ",".join(str(c) for c in codes if c is not None)
+        f["error_texts"] = "|".join((error_text(e) or "")[:200] for e in errors)
+    else:
+        f["error_codes"] = f["error_texts"] = ""
     if t.probe == "stratum2":
         f["sv2.reply_len"] = len(raw)
         f["sv2.act2"] = stratum2.is_act2(raw)
     if messages:
-        _stratum1_facts(o, f)
-        _eth_facts(o, f)
-        _cn_facts(o, f)
+        if (by_notify.get("mining.notify") or "mining.subscribe" in by_method or "mining.configure" in by_method
+                or b"mining.notify" in raw):
+            _stratum1_facts(o, f)
+        if by_notify.get("mining.notify") or "eth_getWork" in by_method or any(m.id == 0 for m in responses):
+            _eth_facts(o, f)
+        if "login" in by_method or "job" in by_notify:
+            _cn_facts(o, f)
     elif b"mining.notify" in raw:
         # nothing decoded: only the salvage of a cut-off notify can yield facts (empty transcripts: nothing)
         _stratum1_facts(o, f)
     return o
-
-
-def _sent_lines(t: Transcript) -> frozenset[bytes]:
-    """The stripped lines poolscan sent on this connection (cached per distinct set of writes)."""
-    return _sent_lines_of(tuple(e.data[:MAX_RAW] for e in t.exchanges if e.dir == "send"))
-
-
-@functools.lru_cache(maxsize=256)
-def _sent_lines_of(sends: tuple[bytes, ...]) -> frozenset[bytes]:
-    return frozenset(x.strip() for d in sends for x in split_lines(d))
 
 
 def preview(v: Any, cap: int = 80) -> str:

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
-from scanner.fingerprint.rules import FAIL, compile_condition, compile_regex, compile_when, match_all, value_key
+from scanner.fingerprint.rules import FAIL, MISSING as _ABSENT, _SCALARS, compile_condition, compile_regex, compile_when, match_all
 from scanner.model import Transcript, Verdict
 from scanner.protocols import altjobs
 
@@ -43,9 +43,11 @@ MAX_EVIDENCE = 24
 UNKNOWN_CONFIDENCE = 0.2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hit:
-    """One rule (or coin-table entry) that matched: what it supports, how strongly, and why."""
+    """One rule (or coin-table entry) that matched: what it supports, how strongly, and why. Treat as
+    immutable (not frozen only because a frozen dataclass costs ~1 us more to build, and every transcript
+    makes several: issue 8)."""
 
     rule_id: str
     probe: str
@@ -410,11 +412,12 @@ class _Compiled:
     """One rule ready to run: its index in ``fps.rules``, the rule, its compiled ``when`` (observation ->
     witnesses or None) and its needs (keys of :meth:`Observation.present` that must all be there)."""
 
-    __slots__ = ("index", "rule", "match", "needs", "single")
+    __slots__ = ("index", "rule", "match", "needs", "single", "rest")
 
     def __init__(self, index: int, rule: Rule) -> None:
         self.index = index
         self.rule = rule
+        self.rest: frozenset[Any] = frozenset()  # needs left to check once indexed (set by _ProbeRules)
         self.single = None  # for a one-condition rule: the condition (observation -> witness or FAIL)
         try:
             self.match, self.needs = compile_when(rule.when)
@@ -439,9 +442,15 @@ def _key_rank(key: Any) -> tuple[int, str]:
     return (4, str(key))
 
 
+def _selective(c: _Compiled) -> list[Any]:
+    """A rule's needs that some observation may lack, most selective first (:func:`_key_rank`)."""
+    return sorted((k for k in c.needs if k not in _ALWAYS_FACTS), key=_key_rank)
+
+
 class _ProbeRules:
-    """The rules that apply to one probe id: ``always`` (no selective need: tested on every observation)
-    and ``by_key`` (each other rule under one of its needs, ``keys`` = those needs)."""
+    """The rules that apply to one probe id: ``always`` (no selective need: tested on every observation,
+    their needs being facts every observation has) and ``by_key`` (each other rule under its most selective
+    need, ``keys`` = those needs; the rule's other selective needs are its ``rest``, checked before it runs)."""
 
     __slots__ = ("always", "by_key", "keys")
 
@@ -449,7 +458,7 @@ class _ProbeRules:
         self.always: list[_Compiled] = []
         self.by_key: dict[Any, list[_Compiled]] = {}
         for c in compiled:
-            selective = sorted((k for k in c.needs if k not in _ALWAYS_FACTS), key=_key_rank)
+            selective = _selective(c)
             if selective:
                 self.by_key.setdefault(selective[0], []).append(c)
             else:
@@ -464,7 +473,10 @@ class _Plan:
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.rules = rules
         self.compiled = [_Compiled(i, r) for i, r in enumerate(rules)]
+        for c in self.compiled:
+            c.rest = frozenset(_selective(c)[1:])
         self._by_probe: dict[Any, _ProbeRules] = {}
+        self.silent_memo: dict[Any, tuple[list[tuple[int, Hit]], list[tuple[int, str]]]] = {}
         # facts some rule needs a value of (value_key needs): their value keys join the observation's keys
         self.value_facts = tuple(sorted({k[1] for c in self.compiled for k in c.needs
                                          if isinstance(k, tuple) and k[0] == "="}))
@@ -475,10 +487,12 @@ class _Plan:
         facts = o.facts
         vals = []
         for name in self.value_facts:
-            if name in facts:
-                k = value_key(name, facts[name])
-                if k is not None:
-                    vals.append(k)
+            v = facts.get(name, _ABSENT)
+            if v is not _ABSENT:
+                if v is True or v is False:
+                    vals.append(("=", name, "bool", v))
+                elif type(v) in _SCALARS:
+                    vals.append(("=", name, "val", v))
         return keys.union(vals) if vals else keys
 
     def for_probe(self, probe: Any) -> _ProbeRules:
@@ -510,48 +524,91 @@ def _plan(fps: FingerprintSet) -> _Plan:
     return plan
 
 
+def _observation_hits(plan: _Plan, o: Observation) -> tuple[list[tuple[int, Hit]], list[tuple[int, str]]]:
+    """The rules of ``plan`` run on one observation: ``([(rule index, hit)], [(rule index, exception name)])``,
+    rules in index order within each key of the plan's index (the caller sorts)."""
+    out: list[tuple[int, Hit]] = []
+    errors: list[tuple[int, str]] = []
+    try:
+        present: Any = plan.present(o)
+    except Exception:  # noqa: BLE001 - no gating: the rules themselves meet the failure (and note it)
+        present = None
+    probe = o.probe
+    pr = plan.for_probe(probe)
+    if present is None:
+        todo: Any = pr.always + [c for cs in pr.by_key.values() for c in cs]
+    else:
+        # ``always`` rules need only facts every observation has; an indexed rule needs its key (present
+        # here) and its ``rest``
+        todo = pr.always
+        keys = pr.keys & present
+        if keys:
+            by_key = pr.by_key
+            todo = todo + [c for k in keys for c in by_key[k] if not c.rest or c.rest <= present]
+    for c in todo:
+        try:
+            if c.single is not None:
+                w = c.single(o)
+                if w is FAIL:
+                    continue
+                w = [w]
+            else:
+                w = c.match(o)
+                if w is None:
+                    continue
+            rule = c.rule
+            out.append((c.index, Hit(rule.id, probe, rule.verdict, rule.confidence,
+                                     _evidence(rule.id, rule.evidence, w, probe), rule.relayed)))
+        except Exception as exc:  # noqa: BLE001
+            errors.append((c.index, type(exc).__name__))
+    return out, errors
+
+
+_SILENT_MEMO_MAX = 1024
+
+
+def _silent_key(o: Observation) -> Any:
+    """The memo key of an observation that received nothing, or None. With no byte received there is no
+    message, no HTTP response and no text: every rule input is a fact, so the facts (which include the probe id,
+    status, TLS names and the requests' ``silent_after``/``answered``) determine the hits."""
+    f = o.facts
+    if f.get("bytes") != 0 or o.messages or o.http is not None:
+        return None
+    try:
+        key = tuple(f.items())
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _all_rule_hits(plan: _Plan, observations: Sequence[Observation], notes: list[str]) -> list[Hit]:
     """The hits of every rule of ``plan``, in the order ``[rule_hits(r, observations) for r in rules]``
     gives them (rule order, then observation order). A rule that fails on any observation contributes no
-    hit and one ``classify.error`` note (in rule order), as :func:`rule_hits` under ``classify`` would."""
+    hit and one ``classify.error`` note (in rule order), as :func:`rule_hits` under ``classify`` would.
+
+    Silent transcripts (open, nothing received: a quarter of the bench corpus, most ports of a real sweep that
+    do not speak any probed protocol) have one of few fact sets; their hits are memoised on the plan by those
+    facts (:func:`_silent_key`; at most ``_SILENT_MEMO_MAX`` sets, then the memo starts again)."""
     found: dict[int, list[Hit]] = {}
     failed: dict[int, str] = {}
+    memo = plan.silent_memo
     for o in observations:
-        try:
-            present: Any = plan.present(o)
-        except Exception:  # noqa: BLE001 - no gating: the rules themselves meet the failure (and note it)
-            present = None
-        probe = o.probe
-        pr = plan.for_probe(probe)
-        if present is None:
-            todo: Any = pr.always + [c for cs in pr.by_key.values() for c in cs]
-        else:
-            todo = pr.always
-            keys = pr.keys & present
-            if keys:
-                todo = todo + [c for k in keys for c in pr.by_key[k]]
-        for c in todo:
-            if present is not None and not c.needs <= present:
-                continue
-            try:
-                if c.single is not None:
-                    w = c.single(o)
-                    if w is FAIL:
-                        continue
-                    w = [w]
-                else:
-                    w = c.match(o)
-                    if w is None:
-                        continue
-                rule = c.rule
-                hit = Hit(rule.id, probe, rule.verdict, rule.confidence, _evidence(rule.id, rule.evidence, w, probe),
-                          relayed=rule.relayed)
-            except Exception as exc:  # noqa: BLE001
-                failed.setdefault(c.index, type(exc).__name__)
-                continue
-            lst = found.get(c.index)
+        key = _silent_key(o)
+        got = memo.get(key) if key is not None else None
+        if got is None:
+            got = _observation_hits(plan, o)
+            if key is not None:
+                if len(memo) >= _SILENT_MEMO_MAX:
+                    memo.clear()
+                memo[key] = got
+        out, errors = got
+        for i, name in errors:
+            failed.setdefault(i, name)
+        for i, hit in out:
+            lst = found.get(i)
             if lst is None:
-                found[c.index] = [hit]
+                found[i] = [hit]
             else:
                 lst.append(hit)
     hits: list[Hit] = []
