@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
-from scanner.fingerprint.rules import FAIL, MISSING as _ABSENT, _SCALARS, compile_condition, compile_regex, compile_when, match_all
+from scanner.fingerprint.rules import FAIL, MISSING as _ABSENT, _SCALARS, _as_text, compile_condition, compile_regex, compile_when, match_all
 from scanner.model import Transcript, Verdict
 from scanner.protocols import altjobs
 
@@ -447,23 +447,117 @@ def _selective(c: _Compiled) -> list[Any]:
     return sorted((k for k in c.needs if k not in _ALWAYS_FACTS), key=_key_rank)
 
 
+_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+
+
+def _banner_pairs(rule: Rule) -> list[tuple[str, str]] | None:
+    """``[(fact, regex), ...]`` when the rule is one condition that holds exactly when one of those facts matches
+    its regex (a ``fact: X, regex: R`` leaf, or ``any`` of such leaves: the banner rules tried on every
+    observation), else None."""
+    if len(rule.when) != 1 or not isinstance(rule.when[0], dict):
+        return None
+    cond = rule.when[0]
+    leaves = cond.get("any") if set(cond) == {"any"} else [cond]
+    if not isinstance(leaves, list) or not leaves:
+        return None
+    if not all(isinstance(c, dict) and set(c) == {"fact", "regex"} and isinstance(c["regex"], str) for c in leaves):
+        return None
+    return [(str(c["fact"]), c["regex"]) for c in leaves]
+
+
+def _anchored_body(pattern: str) -> str | None:
+    """``pattern`` without its leading ``^`` (kept in a group with the pattern's global flags made local) when the
+    whole pattern is anchored at the start of the text, else None."""
+    import re._parser as sre_parse  # the stdlib parser behind re.compile (Python 3.11+)
+
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, OverflowError, RecursionError):
+        return None
+    if not len(parsed) or parsed[0] != (sre_parse.AT, sre_parse.AT_BEGINNING):
+        return None
+    m = _GLOBAL_FLAGS.match(pattern)
+    if m and ("m" in m.group(1) or "x" in m.group(1)):  # ^ at every line start; verbose layout: keep apart
+        return None
+    rest = pattern[m.end():] if m else pattern
+    if not rest.startswith("^"):
+        return None
+    return f"(?{m.group(1)}:{rest[1:]})" if m else f"(?:{rest[1:]})"
+
+
+def _prefilter(patterns: list[str]) -> list[Any] | None:
+    """Searches that together find a match wherever one of ``patterns`` does: one ``^(?:a|b|...)`` for the
+    patterns anchored at the start (tried at position 0 only, like each of them), and each other pattern on its
+    own (an alternation would lose their literal-prefix scan). None when that cannot be built faithfully
+    (backreferences or clashing group names would change meaning when patterns are joined)."""
+    anchored, loose = [], []
+    for p in patterns:
+        body = _anchored_body(p)
+        if body is None:
+            loose.append(p)
+        elif _BACKREF.search(p):
+            return None
+        else:
+            anchored.append(body)
+    try:
+        out = [re.compile("^(?:" + "|".join(anchored) + ")").search] if anchored else []
+        return out + [compile_regex(p).search for p in loose]
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
 class _ProbeRules:
     """The rules that apply to one probe id: ``always`` (no selective need: tested on every observation,
-    their needs being facts every observation has) and ``by_key`` (each other rule under its most selective
-    need, ``keys`` = those needs; the rule's other selective needs are its ``rest``, checked before it runs)."""
+    their needs being facts every observation has), ``by_key`` (each other rule under its most selective
+    need, ``keys`` = those needs; the rule's other selective needs are its ``rest``, checked before it runs),
+    and ``banner``: the always-rules that are regexes on facts (``text``, ``http.body``), run only when one
+    alternation per fact (``prefilter``) finds something — a match of any of them is a match of the
+    alternation, so nothing is skipped that could hold (issue 8: seven banner regexes per transcript became one
+    or two searches)."""
 
-    __slots__ = ("always", "by_key", "keys")
+    __slots__ = ("always", "by_key", "keys", "banner", "prefilter")
 
     def __init__(self, compiled: list[_Compiled]) -> None:
         self.always: list[_Compiled] = []
         self.by_key: dict[Any, list[_Compiled]] = {}
+        self.banner: list[_Compiled] = []
+        by_fact: dict[str, list[str]] = {}
         for c in compiled:
             selective = _selective(c)
             if selective:
                 self.by_key.setdefault(selective[0], []).append(c)
-            else:
+                continue
+            pairs = _banner_pairs(c.rule)
+            if pairs is None:
                 self.always.append(c)
+                continue
+            self.banner.append(c)
+            for fact, rx in pairs:
+                by_fact.setdefault(fact, []).append(rx)
         self.keys = frozenset(self.by_key)
+        pre: list[tuple[str, Any]] | None = []
+        for fact, patterns in by_fact.items():
+            searches = _prefilter(patterns)
+            if searches is None:
+                pre = None
+                break
+            pre += [(fact, search) for search in searches]
+        self.prefilter: tuple[tuple[str, Any], ...] | None = tuple(pre) if pre is not None else None
+        if self.prefilter is None:  # no faithful alternation: the banner rules run on every observation
+            self.always += self.banner
+            self.banner = []
+
+    def banner_may_hold(self, facts: dict[str, Any]) -> bool:
+        """False when no banner rule can hold on ``facts`` (no alternation matches its fact)."""
+        for fact, search in self.prefilter or ():
+            v = facts.get(fact)
+            if v is None or isinstance(v, bool):
+                continue
+            s = v if isinstance(v, str) else _as_text(v)
+            if s is not None and search(s[:65536]) is not None:
+                return True
+        return False
 
 
 class _Plan:
@@ -536,11 +630,13 @@ def _observation_hits(plan: _Plan, o: Observation) -> tuple[list[tuple[int, Hit]
     probe = o.probe
     pr = plan.for_probe(probe)
     if present is None:
-        todo: Any = pr.always + [c for cs in pr.by_key.values() for c in cs]
+        todo: Any = pr.always + pr.banner + [c for cs in pr.by_key.values() for c in cs]
     else:
         # ``always`` rules need only facts every observation has; an indexed rule needs its key (present
         # here) and its ``rest``
         todo = pr.always
+        if pr.banner and pr.banner_may_hold(o.facts):
+            todo = todo + pr.banner
         keys = pr.keys & present
         if keys:
             by_key = pr.by_key

@@ -121,3 +121,25 @@ def test_decode_junk_shortcut_keeps_the_verdicts(line, kind):
     from scanner.protocols.jsonrpc import decode
 
     assert type(decode(line)) is kind
+
+
+PATTERNS = [r"^SSH-[12]\.[0-9]+-", r"(?i)^\s*mining (server|pool) online", r"^-(ERR|NOAUTH)\b", r"(?m)^line two",
+            r"^a|needle", r"JSONRPC server handles only POST", r"(?i)^(?:x)y", r"^(?P<n>q)(?P=n)"]
+TEXTS = ["SSH-2.0-OpenSSH_9.6", "  MINING pool online", "-ERR wrong", "line one\nline two", "xx needle", "b",
+         "HTTP/1.1 400\r\n\r\nJSONRPC server handles only POST requests", "XY", "qq", "", "A" * 70_000 + "needle"]
+
+
+def test_banner_prefilter_finds_whatever_one_of_its_patterns_finds():
+    import re
+
+    from scanner.fingerprint.verdict import _prefilter
+
+    safe = [p for p in PATTERNS if "(?P=" not in p]
+    searches = _prefilter(safe)
+    assert searches is not None
+    # one search for the anchored patterns, one per other pattern (multi-line and alternations at the top stay apart)
+    assert len(searches) == 1 + sum(1 for p in safe if p.startswith(("(?m)", "^a|", "JSON")))
+    for text in TEXTS:
+        want = any(re.search(p, text[:65536]) for p in safe)
+        assert any(s(text[:65536]) is not None for s in searches) is want, text[:40]
+    assert _prefilter(PATTERNS) is None  # a backreference would change meaning once joined
