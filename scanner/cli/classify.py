@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -23,6 +25,8 @@ from scanner.fingerprint.observe import preview
 from scanner.model import ProbeResult, Verdict, dumps
 
 COMPARED = ("is_pool", "protocol", "software", "coin", "algo", "label")
+#: The COMPARED fields of a Verdict as one tuple: equal tuples mean no change (one C call per verdict).
+_compared = attrgetter(*COMPARED)
 #: Changed results written per transaction by ``classify --db`` (memory stays flat however many change).
 _WRITE_BATCH = 500
 
@@ -45,6 +49,8 @@ def _records(fh: IO[str], name: str) -> Iterator[tuple[int, ProbeResult]]:
 
 def changes(old: Verdict, new: Verdict) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for the verdict fields that differ."""
+    if _compared(old) == _compared(new):  # the usual case: nothing changed
+        return {}
     return {k: [getattr(old, k), getattr(new, k)] for k in COMPARED if getattr(old, k) != getattr(new, k)}
 
 
@@ -81,21 +87,25 @@ def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: boo
     pending: list[tuple[str, ProbeResult]] = []
 
     def flush() -> None:
-        # One transaction per batch (Store.save_results: idempotent upserts; the pools rows follow).
+        # One transaction per batch (Store.save_verdicts: the verdict columns and the pools rows; the
+        # transcripts, unchanged, stay as stored).
         if not dry_run:
             by_run: dict[str, list[ProbeResult]] = {}
             for run_id, new in pending:
                 by_run.setdefault(run_id, []).append(new)
             for run_id, news in by_run.items():
-                store.save_results(run_id, news)
+                store.save_verdicts(run_id, news)
         pending.clear()
 
     for run_id, rec in _store_results(store, run):
         total += 1
-        new, diff = reclassify(rec, fps)
+        # reclassify() without building the new ProbeResult of an unchanged record (most of them)
+        v = classify_transcripts(rec.transcripts, fps)
+        diff = changes(rec.verdict, v)
         if not diff:
             continue
         changed += 1
+        new = replace(rec, verdict=v)
         pending.append((run_id, new))
         if len(pending) >= _WRITE_BATCH:
             flush()

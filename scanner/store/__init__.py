@@ -21,6 +21,7 @@ and was not seen (``is_pool`` true) in an earlier run than the reference run.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -85,6 +86,8 @@ def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
 
 _VERDICT_UPSERT = _upsert_sql("verdicts", _VERDICT_COLS)
 _OPEN_PORT_UPSERT = _upsert_sql("open_ports", _OPEN_PORT_COLS)
+_VERDICT_UPDATE = ("UPDATE verdicts SET is_pool = ?, protocol = ?, software = ?, coin = ?, algo = ?, confidence = ?, "
+                   "label = ?, evidence = ?, fingerprints_version = ?, saved_at = ? WHERE id = ? AND run_id = ?")
 _TRANSCRIPT_INSERT = f"INSERT INTO transcripts ({', '.join(_TRANSCRIPT_COLS)}) VALUES ({', '.join('?' * len(_TRANSCRIPT_COLS))})"
 
 
@@ -169,17 +172,67 @@ def _status(value: Any) -> Status:
     return st if st is not None else Status(value)
 
 
+def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Any] | None:
+    """The slot setters of a frozen, slotted dataclass whose fields are exactly ``names`` (in that order) and
+    that has no ``__post_init__``; None when it is not so (then the rows are built with ``cls(...)``)."""
+    if (getattr(cls, "__slots__", None) != names or tuple(f.name for f in dataclasses.fields(cls)) != names
+            or hasattr(cls, "__post_init__")):
+        return None
+    return [getattr(cls, n).__set__ for n in names]
+
+
+# Rebuilding the rows is most of a read, and a frozen dataclass's __init__ sets each field through
+# ``object.__setattr__``: setting the slots directly gives the same object (==, hash, repr) for ~0.9 us less
+# per Transcript and ~0.25 us per Exchange (2 cores, 2026-11-29). Guarded by _slot_setters: should the
+# classes gain a field or a __post_init__, the plain constructors are used.
+_E = _slot_setters(Exchange, ("t", "dir", "data"))
+_T = _slot_setters(Transcript, ("ip", "port", "probe", "status", "exchanges", "tls", "tls_info", "error",
+                                "truncated", "closed_by_peer", "started_at", "duration_s"))
+_new = object.__new__
+if _E is not None:
+    def _exchange(t: float, dir: str, data: bytes, _cls: type = Exchange, _s: list = _E) -> Exchange:
+        """``Exchange(t, dir, data)`` (see :func:`_slot_setters`)."""
+        e = _new(_cls)
+        _s[0](e, t)
+        _s[1](e, dir)
+        _s[2](e, data)
+        return e
+else:  # pragma: no cover - only if Exchange changes shape
+    _exchange = Exchange
+if _T is not None:
+    def _new_transcript(ip: str, port: int, probe: str, status: Status, exchanges: tuple, tls: bool,
+                        tls_info: Any, error: Any, truncated: bool, closed_by_peer: bool, started_at: float,
+                        duration_s: float, _cls: type = Transcript, _s: list = _T) -> Transcript:
+        """``Transcript(...)`` with every field, positionally (see :func:`_slot_setters`)."""
+        t = _new(_cls)
+        _s[0](t, ip)
+        _s[1](t, port)
+        _s[2](t, probe)
+        _s[3](t, status)
+        _s[4](t, exchanges)
+        _s[5](t, tls)
+        _s[6](t, tls_info)
+        _s[7](t, error)
+        _s[8](t, truncated)
+        _s[9](t, closed_by_peer)
+        _s[10](t, started_at)
+        _s[11](t, duration_s)
+        return t
+else:  # pragma: no cover - only if Transcript changes shape
+    _new_transcript = Transcript
+
+
 def _exchanges(text: str | None) -> tuple[Exchange, ...]:
     """The ``transcripts.exchanges`` column back as Exchanges (:meth:`Exchange.from_dict` of each item)."""
     items = _load(text, []) or []
-    return tuple(Exchange(float(d.get("t", 0.0)), str(d["dir"]), decode_bytes(d)) for d in items)
+    return tuple([_exchange(float(d.get("t", 0.0)), str(d["dir"]), decode_bytes(d)) for d in items])
 
 
 def _transcript(t: tuple) -> Transcript:
     """A Transcript from a ``_TRANSCRIPTS_OF`` row (the row's first column, result_id, is skipped)."""
-    return Transcript(ip=t[1], port=int(t[2]), probe=t[3], status=_status(t[4]), exchanges=_exchanges(t[5]),
-                      tls=bool(t[6]), tls_info=_load(t[7], None), error=t[8], truncated=bool(t[9]),
-                      closed_by_peer=bool(t[10]), started_at=float(t[11] or 0.0), duration_s=float(t[12] or 0.0))
+    return _new_transcript(t[1], int(t[2]), t[3], _status(t[4]), _exchanges(t[5]), bool(t[6]),
+                           None if t[7] is None else _load(t[7], None), t[8], bool(t[9]), bool(t[10]),
+                           float(t[11] or 0.0), float(t[12] or 0.0))
 
 
 def _exchanges_json(exchanges: Any) -> str | None:
@@ -187,9 +240,28 @@ def _exchanges_json(exchanges: Any) -> str | None:
     return _json([e.to_dict() for e in exchanges])
 
 
+#: The C scanner behind ``json.loads`` (``json.JSONDecoder().scan_once``, CPython ``_json.c``): the same parser
+#: without ``loads``' Python layers (type checks, whitespace regex, ``decode``/``raw_decode``), ~1 us per value.
+_SCAN_JSON = json.JSONDecoder().scan_once
+
+
 def _load(text: str | None, default: Any = None) -> Any:
+    """The value of a JSON column: ``json.loads(text)``, or ``default`` for NULL, ``""`` or text that is not
+    JSON.
+
+    Compact text (what the writers store: no surrounding whitespace) is parsed by :data:`_SCAN_JSON` in one
+    call; anything else (whitespace, a BOM, bytes, bad JSON) goes through ``json.loads`` itself, so the result
+    and the errors are exactly those of ``json.loads``.
+    """
     if text is None or text == "":
         return default
+    if type(text) is str:
+        try:
+            obj, end = _SCAN_JSON(text, 0)
+            if end == len(text):
+                return obj
+        except (StopIteration, ValueError):
+            pass
     try:
         return json.loads(text)
     except ValueError:
@@ -409,6 +481,39 @@ class Store:
                     conn.executemany(_TRANSCRIPT_INSERT, trows)
                 self._refresh_pools(dict.fromkeys((r.ip, int(r.port)) for r in last.values()))
 
+    def save_verdicts(self, run_id: str, results: Iterable[ProbeResult]) -> int:
+        """Replace the verdicts of results already saved in ``run_id`` (is_pool, protocol, software, coin,
+        algo, confidence, label, evidence, fingerprints_version; saved_at = now) and recompute their ``pools``
+        rows, in ONE transaction; returns how many verdict rows were updated (a result not saved in the run
+        changes nothing and is not counted).
+
+        What ``poolscan classify --db`` writes: for a result read back with :meth:`results` the rows end as
+        :meth:`save_results` would leave them, but the transcripts are left as stored instead of being
+        deleted, re-encoded and inserted again (5,000 re-labelled results of the bench corpus without floods,
+        batches of 500: 0.32 -> 0.12 ms each, the rest being the pools refresh; 2 cores, 2026-11-29).
+        Raises what sqlite3 raises (the transaction is then rolled back)."""
+        last: dict[str, ProbeResult] = {}
+        for r in results:
+            rid = _hid(run_id, r.ip, r.port)
+            last.pop(rid, None)
+            last[rid] = r
+        if not last:
+            return 0
+        saved_at = iso()
+        rows = []
+        for rid, r in last.items():
+            v = r.verdict
+            rows.append((_tri(v.is_pool), _text(v.protocol), _text(v.software), _text(v.coin), _text(v.algo),
+                         float(v.confidence or 0.0), _text(v.label), _json(list(v.evidence)),
+                         _text(v.fingerprints_version), saved_at, rid, run_id))
+        conn = self.db.conn
+        with self.db.atomic():
+            before = conn.total_changes
+            conn.executemany(_VERDICT_UPDATE, rows)
+            updated = conn.total_changes - before
+            self._refresh_pools(dict.fromkeys((r.ip, int(r.port)) for r in last.values()))
+        return updated
+
     def _refresh_pools(self, endpoints: Iterable[tuple[str, int]]) -> None:
         """:meth:`_refresh_pool` for each (ip, port); the endpoints without any is_pool verdict (the common
         case, a non-pool: one probe of the index verdicts(ip, port, is_pool)) lose their pools row in one
@@ -533,7 +638,16 @@ class Store:
         caller holds a result (so it may write to the store, e.g. ``poolscan classify --db``), and the rows
         are decoded without per-row dicts (sqlite-utils' dict rows and one transcript query per result
         before issue 8). Measured, 5,000 results, 2 cores, medians: bench corpus (floods included: most of
-        its bytes) 27k -> 33k transcripts/s; the same personas without the floods 40k -> 56k/s.
+        its bytes) 27k -> 33k transcripts/s; the same personas without the floods 40k -> 56k/s. Then the JSON
+        columns through the C scanner (:func:`_load`) and the rows built positionally or by slot
+        (:func:`_slot_setters`), min of 10, A/B in one process: with floods 37.6 -> 31.2 us per transcript
+        (27k -> 32k/s; a 98 KB flood transcript alone costs ~180 us: ~60 fetching, ~105 parsing its JSON),
+        without 25.6 -> 17.1 us (39k -> 58k/s).
+
+        The exchanges stay JSON (``{"text"|"b64"}`` items, readable in Datasette): a binary column
+        (``<dBI`` header + raw bytes per exchange, prototyped 2026-11-29) would read the same realistic
+        transcripts in 3.5 instead of 6.8 us of fetch + decode, ~1.25x of the whole read, and only the
+        floods ~2.5x; not worth a format change.
         """
         conn = self.db.conn
         after: tuple[str, int] | None = None
@@ -554,13 +668,14 @@ class Store:
                     by_result[t[0]].append(_transcript(t))
             for (rid, ip, port, status, tls, is_pool, protocol, software, coin, algo, confidence, label,
                  evidence, fp_version, enrichment) in vrows:
-                verdict = Verdict(is_pool=None if is_pool is None else bool(is_pool), protocol=protocol,
-                                  software=software, coin=coin, algo=algo, confidence=float(confidence or 0.0),
-                                  label=label, evidence=tuple(_load(evidence, []) or []),
-                                  fingerprints_version=fp_version or "")
-                yield ProbeResult(ip=ip, port=int(port), status=_status(status), verdict=verdict,
-                                  transcripts=tuple(by_result[rid]), tls=bool(tls),
-                                  enrichment=_load(enrichment, {}) or {})
+                # positional, in field order (Verdict: is_pool, protocol, software, coin, algo, confidence,
+                # label, evidence, fingerprints_version; ProbeResult: ip, port, status, verdict, transcripts,
+                # tls, enrichment)
+                verdict = Verdict(None if is_pool is None else bool(is_pool), protocol, software, coin, algo,
+                                  float(confidence or 0.0), label, tuple(_load(evidence, []) or []),
+                                  fp_version or "")
+                yield ProbeResult(ip, int(port), _status(status), verdict, tuple(by_result[rid]), bool(tls),
+                                  _load(enrichment, {}) or {})
             if len(vrows) < page:
                 return
 
