@@ -34,6 +34,7 @@ reading from the store adds ~30-45 us per transcript (JSON + base64 of the excha
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -146,6 +147,12 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
         log(f"  poolscan classify --db: {cli_db['transcripts_per_s']:.0f} transcripts/s end to end "
             f"({cli_db['wall_s']:.2f} s for {cli_db['results']} results, start-up {cli_db['startup_s']:.2f} s; "
             f"{cli_db['transcripts_per_s_without_startup']:.0f}/s without it)")
+        cores = os.cpu_count() or 1
+        cli_db_jobs = _cli_classify_db(db, run_id, ntr_store, len(got), repeats, jobs=cores) if cores > 1 else \
+            {"skipped": "one CPU"}
+        if cores > 1:
+            log(f"  poolscan classify --db --jobs {cores}: {cli_db_jobs['transcripts_per_s']:.0f} transcripts/s end "
+                f"to end on {cores} cores ({cli_db_jobs['wall_s']:.2f} s)")
     if quick:
         cli_jsonl = {"skipped": "quick mode (each run pays the CLI start-up, see the latency benchmark)"}
     else:
@@ -161,7 +168,8 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
                    "personas": "quick subset" if quick else "default lab", "bytes": sum(nbytes),
                    "flood_bytes_share": round(sum(b for b in nbytes if b >= 65536) / max(1, sum(nbytes)), 3)},
         "fingerprints_version": getattr(fps, "version", None), "repeats": repeats,
-        "in_memory": in_mem, "from_store": from_store, "cli_db": cli_db, "cli_jsonl": cli_jsonl,
+        "in_memory": in_mem, "from_store": from_store, "cli_db": cli_db, "cli_db_all_cores": cli_db_jobs,
+        "cli_jsonl": cli_jsonl,
         "target_transcripts_per_s": 20000,
         "ratio_to_target": cli_db["transcripts_per_s"] / 20000,
         "meets_target": {"in_memory": in_mem["transcripts_per_s"] >= 20000,
@@ -170,14 +178,15 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cli_classify_db(db: Path, run_id: str, ntr: int, nres: int, repeats: int) -> dict[str, Any]:
-    """Wall time of the real ``poolscan classify --db DB --run RUN`` (nothing changes, so nothing is written),
-    and of the start-up alone (``poolscan classify --db DB --run no-such-run``: imports, fingerprints, the
-    open; exits 2 before reading)."""
+def _cli_classify_db(db: Path, run_id: str, ntr: int, nres: int, repeats: int, jobs: int = 1) -> dict[str, Any]:
+    """Wall time of the real ``poolscan classify --db DB --jobs J --run RUN`` (nothing changes, so nothing is
+    written), and of the start-up alone (``poolscan classify --db DB --run no-such-run``: imports, fingerprints,
+    the open; exits 2 before reading). ``jobs`` > 1: that many worker processes (a total over the cores, not a
+    per-core figure)."""
     import subprocess
     import sys
 
-    exe = [sys.executable, "-m", "scanner", "classify", "--db", str(db), "--run"]
+    exe = [sys.executable, "-m", "scanner", "classify", "--db", str(db), "--jobs", str(jobs), "--run"]
     walls, starts = [], []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
@@ -189,7 +198,8 @@ def _cli_classify_db(db: Path, run_id: str, ntr: int, nres: int, repeats: int) -
         subprocess.run([*exe, "no-such-run"], capture_output=True, text=True, timeout=300)
         starts.append(time.perf_counter() - t0)
     wall, start = median(walls), median(starts)
-    return {"command": "python -m scanner classify --db DB --run RUN", "results": nres, "transcripts": ntr,
+    return {"command": f"python -m scanner classify --db DB --jobs {jobs} --run RUN", "jobs": jobs,
+            "results": nres, "transcripts": ntr,
             "wall_s": wall, "startup_s": start, "transcripts_per_s": ntr / wall,
             "transcripts_per_s_without_startup": ntr / max(1e-9, wall - start)}
 

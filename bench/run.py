@@ -63,6 +63,10 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
         if "cli_db" in c:
             add("classify", "poolscan classify --db", round(c["cli_db"]["transcripts_per_s"]),
                 "transcripts/s (end to end)", ">= 20000", c["cli_db"]["transcripts_per_s"] >= 20000)
+        jobs = c.get("cli_db_all_cores") or {}
+        if "transcripts_per_s" in jobs:
+            add("classify", f"poolscan classify --db --jobs {jobs['jobs']}", round(jobs["transcripts_per_s"]),
+                "transcripts/s (all cores)")
         add("classify", "store read (Store.results)", round(c["from_store"]["read_only_transcripts_per_s"]),
             "transcripts/s")
         add("classify", f"store write (batches of {c['from_store'].get('write_batch', 1)})",

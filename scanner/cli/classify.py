@@ -81,8 +81,87 @@ def _store_results(store: Any, run: str | None) -> Iterator[tuple[str, ProbeResu
             yield run_id, r
 
 
-def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: bool) -> None:
-    store = _open_store(db)
+#: Results per page handed to a worker by ``classify --db --jobs N``.
+_JOB_PAGE = 500
+
+# Worker state (one per worker process of ``classify --db --jobs``): the fingerprint set (inherited from the
+# parent when the platform forks, else loaded once) and the worker's own read-only store connection.
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(db: str, fp_dir: Path | None, fps: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool, prints nothing twice
+    _WORKER.update(db=db, fp_dir=fp_dir, fps=fps, store=None)
+
+
+def _pool(jobs: int, db: str, fp_dir: Path | None, fps: Any) -> Any:
+    """The worker processes of ``classify --db --jobs``, started before the parent opens the store (SQLite: no
+    connection may cross a fork). Fork shares the loaded fingerprints; elsewhere each worker loads them."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    inherit = fps if ctx.get_start_method() == "fork" else None
+    return ctx.Pool(jobs, initializer=_worker_init, initargs=(db, fp_dir, inherit))
+
+
+def _classify_page(job: tuple[str, tuple[str, int] | None]) -> tuple[int, list[tuple[ProbeResult, Verdict, dict]]]:
+    """In a worker: classify one page of a run; ``(results read, [(stored record, new verdict, changes)])`` for
+    the records whose verdict changes (the only ones sent back to the parent)."""
+    from scanner.store import Store
+
+    run_id, after = job
+    if _WORKER.get("fps") is None:
+        _WORKER["fps"] = load_fingerprints(_WORKER.get("fp_dir"))
+    if _WORKER.get("store") is None:
+        _WORKER["store"] = Store.open(_WORKER["db"], create=False)
+    fps = _WORKER["fps"]
+    out = []
+    page = _WORKER["store"].results_page(run_id, after, _JOB_PAGE)
+    for rec in page:
+        v = classify_transcripts(rec.transcripts, fps)
+        diff = changes(rec.verdict, v)
+        if diff:
+            out.append((replace(rec, transcripts=()), v, diff))
+    return len(page), out
+
+
+def _db_records(store: Any, run: str | None, fps: Any,
+                pool: Any) -> Iterator[tuple[str, int, list[tuple[ProbeResult, Verdict, dict]]]]:
+    """``(run id, results read, [(record, new verdict, changes)])`` per page of the store, in store order;
+    with a ``pool`` (:func:`_pool`) the pages are read and classified by its worker processes (each with its
+    own connection; the parent only writes), in the same order."""
+    runs = [run] if run else [r["id"] for r in store.runs()]
+    for run_id in runs:
+        if store.get_run(run_id) is None:
+            raise UsageError(f"--run: no run {run_id!r} in the database")
+    if pool is None:
+        for run_id, rec in _store_results(store, run):
+            # without building the new ProbeResult of an unchanged record (most of them)
+            v = classify_transcripts(rec.transcripts, fps)
+            diff = changes(rec.verdict, v)
+            yield run_id, 1, ([(rec, v, diff)] if diff else [])
+        return
+    pages = [(run_id, after) for run_id in runs for after in store.page_starts(run_id, _JOB_PAGE)]
+    for (run_id, _), (n, page_changes) in zip(pages, pool.imap(_classify_page, pages)):
+        yield run_id, n, page_changes
+
+
+def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: bool, jobs: int = 1,
+                 fp_dir: Path | None = None) -> None:
+    if not Path(db).is_file():
+        _open_store(db)  # raises the usage error
+    pool = _pool(jobs, db, fp_dir, fps) if jobs > 1 else None
+    try:
+        _classify_store(_open_store(db), run, fps, as_json, dry_run, pool)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def _classify_store(store: Any, run: str | None, fps: Any, as_json: bool, dry_run: bool, pool: Any) -> None:
     total = changed = 0
     pending: list[tuple[str, ProbeResult]] = []
 
@@ -97,23 +176,18 @@ def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: boo
                 store.save_verdicts(run_id, news)
         pending.clear()
 
-    for run_id, rec in _store_results(store, run):
-        total += 1
-        # reclassify() without building the new ProbeResult of an unchanged record (most of them)
-        v = classify_transcripts(rec.transcripts, fps)
-        diff = changes(rec.verdict, v)
-        if not diff:
-            continue
-        changed += 1
-        new = replace(rec, verdict=v)
-        pending.append((run_id, new))
-        if len(pending) >= _WRITE_BATCH:
-            flush()
-        if as_json:
-            click.echo(dumps({"run": run_id, "ip": rec.ip, "port": rec.port, "changed": diff}))
-        else:
-            parts = ", ".join(f"{k}: {preview(a, 40)} -> {preview(b, 40)}" for k, (a, b) in diff.items())
-            click.echo(f"{run_id} {preview(rec.ip, 64)}:{rec.port}  {parts}")
+    for run_id, n, page_changes in _db_records(store, run, fps, pool):
+        total += n
+        for rec, v, diff in page_changes:
+            changed += 1
+            pending.append((run_id, replace(rec, verdict=v)))
+            if len(pending) >= _WRITE_BATCH:
+                flush()
+            if as_json:
+                click.echo(dumps({"run": run_id, "ip": rec.ip, "port": rec.port, "changed": diff}))
+            else:
+                parts = ", ".join(f"{k}: {preview(a, 40)} -> {preview(b, 40)}" for k, (a, b) in diff.items())
+                click.echo(f"{run_id} {preview(rec.ip, 64)}:{rec.port}  {parts}")
     flush()
     if not as_json:
         verb = "would change" if dry_run else "changed"
@@ -128,10 +202,13 @@ def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: boo
 @click.option("--run", "run", default=None, help="With --db: only this run (default: every run).")
 @click.option("--dry-run", is_flag=True, help="With --db: report what would change, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Write every record as a ProbeResult JSON line with the new verdict and 'changed'.")
+@click.option("--jobs", "-j", type=click.IntRange(0, 256), default=1, show_default=True,
+              help="With --db: worker processes that read and classify (0: one per CPU); the output and the "
+                   "writes are the same as with one.")
 @click.option("--fingerprints", "fp_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Fingerprint directory (default: the repository's fingerprints/).")
 def classify_command(source: str | None, db: str | None, run: str | None, dry_run: bool, as_json: bool,
-                     fp_dir: Path | None) -> None:
+                     jobs: int, fp_dir: Path | None) -> None:
     """Re-label stored probe results with the current fingerprints (no packet is sent).
 
     \b
@@ -143,8 +220,12 @@ def classify_command(source: str | None, db: str | None, run: str | None, dry_ru
     if (source is None) == (db is None):
         raise UsageError("give either FILE.jsonl (or -) or --db PATH")
     if db is not None:
-        _classify_db(db, run, fps, as_json, dry_run)
+        import os
+
+        _classify_db(db, run, fps, as_json, dry_run, jobs=jobs or (os.cpu_count() or 1), fp_dir=fp_dir)
         return
+    if jobs != 1:
+        raise UsageError("--jobs: only with --db")
     if source == "-":
         fh: IO[str] = sys.stdin
         name = "<stdin>"

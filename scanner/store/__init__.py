@@ -649,35 +649,57 @@ class Store:
         transcripts in 3.5 instead of 6.8 us of fetch + decode, ~1.25x of the whole read, and only the
         floods ~2.5x; not worth a format change.
         """
-        conn = self.db.conn
         after: tuple[str, int] | None = None
         page = max(1, int(page))
         while True:
-            if after is None:
-                vrows = conn.execute(_RESULTS_FIRST, (run_id, page)).fetchall()
-            else:
-                vrows = conn.execute(_RESULTS_NEXT, (run_id, after[0], after[1], page)).fetchall()
-            if not vrows:
+            batch = self.results_page(run_id, after, page)
+            yield from batch
+            if len(batch) < page:
                 return
-            after = (vrows[-1][1], vrows[-1][2])
-            by_result: dict[str, list[Transcript]] = {r[0]: [] for r in vrows}
-            ids = list(by_result)
-            for k in range(0, len(ids), 900):  # (SQLite's bound-parameter limit)
-                chunk = ids[k:k + 900]
-                for t in conn.execute(_TRANSCRIPTS_OF.format(marks=", ".join("?" * len(chunk))), chunk):
-                    by_result[t[0]].append(_transcript(t))
-            for (rid, ip, port, status, tls, is_pool, protocol, software, coin, algo, confidence, label,
-                 evidence, fp_version, enrichment) in vrows:
-                # positional, in field order (Verdict: is_pool, protocol, software, coin, algo, confidence,
-                # label, evidence, fingerprints_version; ProbeResult: ip, port, status, verdict, transcripts,
-                # tls, enrichment)
-                verdict = Verdict(None if is_pool is None else bool(is_pool), protocol, software, coin, algo,
-                                  float(confidence or 0.0), label, tuple(_load(evidence, []) or []),
-                                  fp_version or "")
-                yield ProbeResult(ip, int(port), _status(status), verdict, tuple(by_result[rid]), bool(tls),
-                                  _load(enrichment, {}) or {})
-            if len(vrows) < page:
-                return
+            after = (batch[-1].ip, batch[-1].port)
+
+    def page_starts(self, run_id: str, page: int = 500) -> list[tuple[str, int] | None]:
+        """Where each page of :meth:`results` starts: ``[None, (ip, port) of the page's last row, ...]``, one
+        entry per ``page`` verdicts of ``run_id`` (ordered by ip, port; read from the unique index alone), so
+        that pages can be read apart with :meth:`results_page` (``poolscan classify --db --jobs``)."""
+        page = max(1, int(page))
+        starts: list[tuple[str, int] | None] = [None]
+        rows = self.db.conn.execute("SELECT ip, port FROM verdicts WHERE run_id = ? ORDER BY ip, port", (run_id,))
+        for i, (ip, port) in enumerate(rows, 1):
+            if i % page == 0:
+                starts.append((ip, int(port)))
+        return starts
+
+    def results_page(self, run_id: str, after: tuple[str, int] | None, page: int = 500) -> list[ProbeResult]:
+        """At most ``page`` ProbeResults of ``run_id`` after the endpoint ``after`` (None: from the first), in
+        :meth:`results` order: one query for the verdicts (keyset on the unique index verdicts(run_id, ip,
+        port)) and one per 900 of them for their transcripts."""
+        conn = self.db.conn
+        page = max(1, int(page))
+        if after is None:
+            vrows = conn.execute(_RESULTS_FIRST, (run_id, page)).fetchall()
+        else:
+            vrows = conn.execute(_RESULTS_NEXT, (run_id, after[0], after[1], page)).fetchall()
+        if not vrows:
+            return []
+        by_result: dict[str, list[Transcript]] = {r[0]: [] for r in vrows}
+        ids = list(by_result)
+        for k in range(0, len(ids), 900):  # (SQLite's bound-parameter limit)
+            chunk = ids[k:k + 900]
+            for t in conn.execute(_TRANSCRIPTS_OF.format(marks=", ".join("?" * len(chunk))), chunk):
+                by_result[t[0]].append(_transcript(t))
+        out = []
+        for (rid, ip, port, status, tls, is_pool, protocol, software, coin, algo, confidence, label,
+             evidence, fp_version, enrichment) in vrows:
+            # positional, in field order (Verdict: is_pool, protocol, software, coin, algo, confidence,
+            # label, evidence, fingerprints_version; ProbeResult: ip, port, status, verdict, transcripts,
+            # tls, enrichment)
+            verdict = Verdict(None if is_pool is None else bool(is_pool), protocol, software, coin, algo,
+                              float(confidence or 0.0), label, tuple(_load(evidence, []) or []),
+                              fp_version or "")
+            out.append(ProbeResult(ip, int(port), _status(status), verdict, tuple(by_result[rid]), bool(tls),
+                                   _load(enrichment, {}) or {}))
+        return out
 
     def stats(self) -> dict[str, Any]:
         """Counts for ``poolscan db stats``: schema version, rows per table, runs by status, pools
