@@ -506,6 +506,8 @@ def preview(v: Any, cap: int = 80) -> str:
             s = repr(v)
     else:
         s = str(v)
+    if len(s) <= cap and s.isascii() and s.isprintable() and "\\" not in s:
+        return s  # what unicode_escape gives for printable ASCII without a backslash: the string itself
     if cap >= 3 and len(s) > cap + 1:
         # unicode_escape works code point by code point, so the first cap + 1 characters give the same
         # (cut) rendering without escaping a whole 64 KiB witness (issue 8: a text-regex rule's witness)

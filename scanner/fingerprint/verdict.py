@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
-from scanner.fingerprint.rules import FAIL, MISSING as _ABSENT, _SCALARS, _as_text, compile_condition, compile_regex, compile_when, match_all
+from scanner.fingerprint.rules import FAIL, _SCALARS, _as_text, compile_condition, compile_regex, compile_when, match_all
 from scanner.model import Transcript, Verdict
 from scanner.protocols import altjobs
 
@@ -516,7 +516,7 @@ class _ProbeRules:
     alternation, so nothing is skipped that could hold (issue 8: seven banner regexes per transcript became one
     or two searches)."""
 
-    __slots__ = ("always", "by_key", "keys", "banner", "prefilter")
+    __slots__ = ("always", "by_key", "keys", "banner", "prefilter", "value_facts", "value_fact_set")
 
     def __init__(self, compiled: list[_Compiled]) -> None:
         self.always: list[_Compiled] = []
@@ -536,6 +536,11 @@ class _ProbeRules:
             for fact, rx in pairs:
                 by_fact.setdefault(fact, []).append(rx)
         self.keys = frozenset(self.by_key)
+        # the facts whose value keys can matter here: in an index key or a rule's rest
+        self.value_facts = tuple(sorted({k[1] for k in (*self.keys, *(r for cs in self.by_key.values() for c in cs
+                                                                         for r in c.rest))
+                                         if isinstance(k, tuple) and k[0] == "="}))
+        self.value_fact_set = frozenset(self.value_facts)
         pre: list[tuple[str, Any]] | None = []
         for fact, patterns in by_fact.items():
             searches = _prefilter(patterns)
@@ -574,20 +579,39 @@ class _Plan:
         # facts some rule needs a value of (value_key needs): their value keys join the observation's keys
         self.value_facts = tuple(sorted({k[1] for c in self.compiled for k in c.needs
                                          if isinstance(k, tuple) and k[0] == "="}))
+        self.value_fact_set = frozenset(self.value_facts)
 
-    def present(self, o: Observation) -> set[Any]:
-        """The observation's keys (:meth:`Observation.present`) plus the value keys of ``value_facts``."""
-        keys = o.present()
+    def present(self, o: Observation, pr: "_ProbeRules | None" = None) -> set[Any]:
+        """The observation's keys (:meth:`Observation.present`, built here in one go) plus the value keys of the
+        facts some rule needs a value of: of ``pr.value_facts`` (the rules of one probe) when given, else of
+        every rule (``value_facts``)."""
         facts = o.facts
-        vals = []
-        for name in self.value_facts:
-            v = facts.get(name, _ABSENT)
-            if v is not _ABSENT:
-                if v is True or v is False:
-                    vals.append(("=", name, "bool", v))
-                elif type(v) in _SCALARS:
-                    vals.append(("=", name, "val", v))
-        return keys.union(vals) if vals else keys
+        keys = set(facts)
+        by_method = o._by_method
+        if by_method is None:
+            o.replies("any")
+            by_method = o._by_method or {}
+        for meth, lst in by_method.items():
+            if lst:
+                keys.add(("reply", meth))
+                for m in lst:
+                    if m.error is not None and m.error is not False:
+                        keys.add(("reply-error", meth))
+                        break
+        by_notify = o._by_notify
+        if by_notify is None:
+            o.notified("any")
+            by_notify = o._by_notify or {}
+        for meth, lst in by_notify.items():
+            if lst:
+                keys.add(("notify", meth))
+        for name in facts.keys() & (self.value_fact_set if pr is None else pr.value_fact_set):
+            v = facts[name]
+            if v is True or v is False:
+                keys.add(("=", name, "bool", v))
+            elif type(v) in _SCALARS:
+                keys.add(("=", name, "val", v))
+        return keys
 
     def for_probe(self, probe: Any) -> _ProbeRules:
         try:
@@ -623,12 +647,12 @@ def _observation_hits(plan: _Plan, o: Observation) -> tuple[list[tuple[int, Hit]
     rules in index order within each key of the plan's index (the caller sorts)."""
     out: list[tuple[int, Hit]] = []
     errors: list[tuple[int, str]] = []
-    try:
-        present: Any = plan.present(o)
-    except Exception:  # noqa: BLE001 - no gating: the rules themselves meet the failure (and note it)
-        present = None
     probe = o.probe
     pr = plan.for_probe(probe)
+    try:
+        present: Any = plan.present(o, pr)
+    except Exception:  # noqa: BLE001 - no gating: the rules themselves meet the failure (and note it)
+        present = None
     if present is None:
         todo: Any = pr.always + pr.banner + [c for cs in pr.by_key.values() for c in cs]
     else:
