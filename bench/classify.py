@@ -23,12 +23,16 @@ the hostile flood personas make a few percent of the results and most of the byt
 
 Rates are medians over ``repeats``; ``transcripts_per_s`` counts transcripts (a result holds 1-8),
 ``results_per_s`` counts ip:port results. Target: >= 20,000 transcripts/s per core (issue 8); not met
-(``ratio_to_target``). Where the time goes (``python -m bench.profile --kind classify``, and timing each phase
-over the corpus, 2026-11-29, ~105 us per transcript): ``observe`` (framing, JSON decoding, protocol facts)
-~50 us, the rules ~31 us (the plan's index leaves ~14 of 83 rules per transcript: ~16 us evaluating them,
-~6 us building the present-keys set, ~5 us making hits and evidence), coin tables and ``combine`` ~10 us; the
-hostile flood transcripts (7 of 94) take ~16 % of it (regexes over a 64 KiB text). No single part dominates;
-reading from the store adds ~30-45 us per transcript (JSON + base64 of the exchanges).
+(``ratio_to_target``). ``cli_db_all_cores`` is ``poolscan classify --db --jobs <cores>`` (worker processes read and
+classify pages of the store): a total over the machine, not a per-core figure.
+
+Where the time goes (``python -m bench.profile --kind classify``; 2026-11-29, after the second pass on speed,
+~80 us per transcript in memory): ``observe`` ~30 us (framing and JSON decoding ~10, HTTP heads, the protocol
+facts of pool replies: a Bitcoin job's coinbase ~20 us where there is one), the rules ~30 us (~14 of 83 evaluated
+per transcript thanks to the plan's index; banner regexes behind one prefilter; silent transcripts' hits memoised),
+``combine`` and the coin tables ~8 us. Most of the rest is the hostile flood results (7 of 94 transcripts,
+64-256 KiB each). Reading from the store adds ~17 us per transcript (~31 us with the floods: their JSON and base64);
+the CLI start-up ~0.23 s.
 """
 
 from __future__ import annotations
