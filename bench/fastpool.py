@@ -1,8 +1,9 @@
-"""A fast benchmark server: a ckpool that answers at once, and the one-line echo of the baseline floor.
+"""A fast benchmark server: a ckpool and a CryptoNote pool that answer at once, and the one-line echo of the
+baseline floor.
 
 ``python -m bench.fastpool --hosts 127.77.0.1,127.77.0.2 [--loop uvloop|asyncio]`` listens, on every host,
-on two ports (the same numbers on every host) and prints ``READY {"hosts": [...], "pool_port": P,
-"echo_port": E, "loop": ...}``:
+on three ports (the same numbers on every host) and prints ``READY {"hosts": [...], "pool_port": P,
+"cn_port": C, "echo_port": E, "loop": ...}``:
 
 * ``pool_port``: a Stratum v1 server that answers with the bytes ckpool sent on loopback, taken from the lab's
   ckpool persona (``scanner.lab.personas.get("ckpool")``, itself built from
@@ -10,6 +11,12 @@ on two ports (the same numbers on every host) and prints ``READY {"hosts": [...]
   result; ``mining.subscribe`` -> subscribe result + ``mining.set_difficulty`` + ``mining.notify`` (ckpool
   pushes the job right after subscribe in that recording); ``mining.authorize`` -> ``true``; anything else ->
   silence (ckpool ignores unknown methods, protocols.md §6.1). Only the request id is substituted.
+* ``cn_port``: a CryptoNote (xmrig-style ``login``) server that answers ``login`` with the bytes
+  cryptonote-nodejs-pool sent on loopback, taken from the lab persona
+  (``scanner.lab.personas.get("cryptonote-nodejs-pool")``, built from
+  ``tests/transcripts/recorded/cryptonote-nodejs-pool.jsonl`` port 3333 ``X4_xmr_valid_login``): one line,
+  ``result.job`` is the first job (1 round trip by protocol). Anything else -> silence. Only the request id
+  is substituted.
 * ``echo_port``: reads one line and writes it back; closes when the client closes (the floor: connect +
   send one line + read one line + close, as in ``../shared/reference/environment.md`` §7).
 
@@ -44,8 +51,19 @@ def ckpool_replies() -> dict[bytes, list[str]]:
     return out
 
 
+def cryptonote_replies(persona: str = "cryptonote-nodejs-pool") -> dict[bytes, list[str]]:
+    """Method marker (bytes) -> reply line templates (``{{id}}`` placeholders) for ``login``, from the lab's
+    ``persona`` (``cryptonote-nodejs-pool`` or ``xmrig-proxy``: both built from recordings). The marker is
+    ``"method":"login"`` as the compact JSON of xmrig and poolscan writes it (``"login"`` alone is also a
+    key of the params)."""
+    from scanner.lab import personas
+
+    rule = personas.get(persona).methods["login"][0]
+    return {b'"method":"login"': list(rule.lines)}
+
+
 class PoolProtocol(asyncio.Protocol):
-    """One connection of the fast ckpool (see the module docstring)."""
+    """One connection of the fast ckpool (see the module docstring). Subclasses change ``replies``."""
 
     replies: dict[bytes, list[str]] = {}
     cache: dict[tuple[bytes, bytes], bytes] = {}
@@ -80,6 +98,13 @@ class PoolProtocol(asyncio.Protocol):
         self.buf = buf
         if out:
             self.t.write(b"".join(out))
+
+
+class CryptoNoteProtocol(PoolProtocol):
+    """One connection of the fast CryptoNote pool: ``login`` -> the recorded login reply with its job."""
+
+    replies: dict[bytes, list[str]] = {}
+    cache: dict[tuple[bytes, bytes], bytes] = {}
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -122,16 +147,19 @@ async def _listen_all(factory: Any, hosts: list[str]) -> tuple[int, list[Any]]:
 async def serve(hosts: list[str], loop_kind: str) -> None:
     """Listen, print ``READY {...}``, serve until SIGTERM/SIGINT."""
     PoolProtocol.replies = ckpool_replies()
+    CryptoNoteProtocol.replies = cryptonote_replies()
     pool_port, s1 = await _listen_all(PoolProtocol, hosts)
+    cn_port, s3 = await _listen_all(CryptoNoteProtocol, hosts)
     echo_port, s2 = await _listen_all(EchoProtocol, hosts)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print("READY " + json.dumps({"hosts": hosts, "pool_port": pool_port, "echo_port": echo_port,
+    print("READY " + json.dumps({"hosts": hosts, "pool_port": pool_port, "cn_port": cn_port,
+                                 "echo_port": echo_port,
                                  "loop": loop_kind}), flush=True)
     await stop.wait()
-    for s in s1 + s2:
+    for s in s1 + s2 + s3:
         s.close()
 
 

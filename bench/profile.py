@@ -1,4 +1,5 @@
-"""Profile the probe path: ``python -m bench.profile [--kind dialogue|probe_port|classify] [--loop L] [--n N]``.
+"""Profile the probe path: ``python -m bench.profile [--kind dialogue|cryptonote|probe_port|classify] [--loop L]
+[--n N]``.
 
 Runs the same client as :mod:`bench.throughput` (or ``classify`` over the lab corpus of :mod:`bench.classify`)
 under a profiler and prints where the time goes: pyinstrument (``pip install pyinstrument`` into .venv) when
@@ -20,7 +21,7 @@ from bench.fastpool import hosts_range
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.profile")
-    ap.add_argument("--kind", choices=("dialogue", "probe_port", "classify"), default="dialogue")
+    ap.add_argument("--kind", choices=("dialogue", "cryptonote", "probe_port", "classify"), default="dialogue")
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=100)

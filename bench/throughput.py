@@ -1,4 +1,5 @@
-"""Probe throughput: complete Stratum v1 pool handshakes per second against the cost floor, same run.
+"""Probe throughput: complete Stratum v1 and CryptoNote pool handshakes per second against the cost floor,
+same run.
 
 Server: :mod:`bench.fastpool` in its own process (uvloop), listening on ``hosts`` 127.77.0.x addresses (the
 client spreads connections over them so that loopback's ephemeral ports and TIME_WAIT never run out,
@@ -13,12 +14,21 @@ Client (this process), for each loop (plain asyncio, uvloop) and each concurrenc
   ``scanner.probes.dialogue.Stratum1Dialogue(fast=True)`` against the fast ckpool: configure + subscribe,
   reply + set_difficulty + notify, authorize, reply, close (2 round trips). A cycle counts only if the
   transcript is ``success`` and the dialogue saw the first job (``got_notify``) and the authorize answer.
+* ``cryptonote``: the same for CryptoNote: ``run_dialogue`` with a
+  ``scanner.probes.dialogue.CryptoNoteDialogue(fast=True)`` against the fast pool's ``cn_port`` (the recorded
+  cryptonote-nodejs-pool login reply): ``login``, reply carrying the first job, close (1 round trip by
+  protocol, like the floor). A cycle counts only if the transcript is ``success`` and the dialogue saw the job
+  (``dialogue.job``). Measured exactly like ``dialogue`` (same levels, both loops, interleaved with the floors).
 * ``probe_port`` (one concurrency, both loops): ``scanner.probes.engine.probe_port(ip, port,
   ProbeOptions(fast=True, only=("stratum1",), tls="never"))`` = the above + classify; counts when the
   verdict says ``is_pool`` true.
 
 Reported per setting: median cycles/s over the runs, client and server CPU seconds per 1,000 cycles, and
 ``ratio`` = dialogue median / floor median (target >= 0.60) and the absolute target 3,000 handshakes/s.
+
+JSON: ``rows`` holds the floors, ``dialogue`` (Stratum v1) and ``probe_port`` rows; the CryptoNote rows are
+in ``cryptonote.rows`` (same row shape, kind ``cryptonote``) and ``side_by_side`` puts, per loop and
+concurrency, the floor, the Stratum v1 and the CryptoNote handshake rates, ratios and client CPU together.
 """
 
 from __future__ import annotations
@@ -97,6 +107,22 @@ def make_dialogue_cycle() -> Callable[[str, int], Awaitable[bool]]:
     return cycle
 
 
+def make_cryptonote_cycle() -> Callable[[str, int], Awaitable[bool]]:
+    from scanner.model import Status
+    from scanner.probes.dialogue import CryptoNoteDialogue
+    from scanner.transport.limits import Limits
+    from scanner.transport.run import run_dialogue
+
+    limits = Limits()
+
+    async def cycle(host: str, port: int) -> bool:
+        d = CryptoNoteDialogue(limits, host=host, port=port, fast=True)
+        t = await run_dialogue(host, port, d, limits)
+        return t.status is Status.SUCCESS and d.job is not None
+
+    return cycle
+
+
 def make_probe_cycle() -> Callable[[str, int], Awaitable[bool]]:
     from scanner.fingerprint import load_fingerprints
     from scanner.probes.engine import ProbeOptions, probe_port
@@ -142,11 +168,12 @@ async def drive(cycle: Callable[[str, int], Awaitable[bool]], hosts: list[str], 
 
 def _measure(kind: str, loop: str, srv: ServerProcess, n: int, concurrency: int) -> dict[str, Any]:
     hosts = srv.info["hosts"]
-    port = srv.info["echo_port"] if kind.startswith("floor") else srv.info["pool_port"]
+    port = (srv.info["echo_port"] if kind.startswith("floor") else
+            srv.info["cn_port"] if kind == "cryptonote" else srv.info["pool_port"])
 
     async def go() -> dict[str, Any]:
         cycle = {"floor": lambda: floor_cycle, "floor_protocol": lambda: floor_protocol_cycle,
-                 "dialogue": make_dialogue_cycle,
+                 "dialogue": make_dialogue_cycle, "cryptonote": make_cryptonote_cycle,
                  "probe_port": make_probe_cycle}[kind]()
         return await drive(cycle, hosts, port, n, concurrency)
 
@@ -167,8 +194,10 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
     n_probe = 200 if quick else 4000
     repeats = 1 if quick else 3
     nhosts = 4 if quick else 32
-    kinds = ("floor", "floor_protocol", "dialogue")
+    kinds = ("floor", "floor_protocol", "dialogue", "cryptonote")
     rows: list[dict[str, Any]] = []
+    cn_rows: list[dict[str, Any]] = []
+    side: list[dict[str, Any]] = []
     with ServerProcess(["-m", "bench.fastpool", "--loop", "uvloop",
                         "--hosts", ",".join(hosts_range("127.77", nhosts))]) as srv:
         _measure("floor", "asyncio", srv, min(n, 2000), 100)  # warm-up (server, kernel, caches)
@@ -176,20 +205,34 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
             for c in levels:
                 runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
                 for _ in range(repeats):
-                    for kind in kinds:  # interleaved, so that load from elsewhere hits all three alike
+                    for kind in kinds:  # interleaved, so that load from elsewhere hits all kinds alike
                         runs[kind].append(_measure(kind, loop, srv, n, c))
                 got = {kind: _row(kind, loop, c, rs) for kind, rs in runs.items()}
-                d = got["dialogue"]
                 # The floor is the faster of the two ways to do connect + send + read + close.
                 floor = max(got["floor"], got["floor_protocol"], key=lambda r: r["per_s"])
-                d["floor_kind"] = floor["kind"]
-                d["ratio_to_floor"] = (d["per_s"] / floor["per_s"]) if floor["per_s"] else None
                 cheap = min(got["floor"]["client_cpu_ms_per_cycle"], got["floor_protocol"]["client_cpu_ms_per_cycle"])
-                d["cpu_ratio_to_floor"] = cheap / d["client_cpu_ms_per_cycle"] if d["client_cpu_ms_per_cycle"] else None
-                rows.extend(got.values())
+                for hk in ("dialogue", "cryptonote"):
+                    d = got[hk]
+                    d["floor_kind"] = floor["kind"]
+                    d["ratio_to_floor"] = (d["per_s"] / floor["per_s"]) if floor["per_s"] else None
+                    d["cpu_ratio_to_floor"] = (cheap / d["client_cpu_ms_per_cycle"]
+                                               if d["client_cpu_ms_per_cycle"] else None)
+                d, cn = got["dialogue"], got["cryptonote"]
+                rows.extend(got[k] for k in ("floor", "floor_protocol", "dialogue"))
+                cn_rows.append(cn)
+                side.append({
+                    "loop": loop, "concurrency": c, "floor_kind": floor["kind"], "floor_per_s": floor["per_s"],
+                    "floor_client_cpu_ms_per_cycle": cheap,
+                    "stratum1_per_s": d["per_s"], "stratum1_ratio_to_floor": d["ratio_to_floor"],
+                    "stratum1_client_cpu_ms_per_cycle": d["client_cpu_ms_per_cycle"],
+                    "cryptonote_per_s": cn["per_s"], "cryptonote_ratio_to_floor": cn["ratio_to_floor"],
+                    "cryptonote_client_cpu_ms_per_cycle": cn["client_cpu_ms_per_cycle"],
+                })
                 log(f"  throughput {loop:7s} c={c:<5d} floor {got['floor']['per_s']:7.0f}/s"
                     f"  floor_protocol {got['floor_protocol']['per_s']:7.0f}/s  dialogue {d['per_s']:7.0f}/s"
-                    f"  ratio {d['ratio_to_floor'] or 0:.2f} (CPU {d['cpu_ratio_to_floor'] or 0:.2f})")
+                    f"  ratio {d['ratio_to_floor'] or 0:.2f} (CPU {d['cpu_ratio_to_floor'] or 0:.2f})"
+                    f"  cryptonote {cn['per_s']:7.0f}/s ratio {cn['ratio_to_floor'] or 0:.2f}"
+                    f" (CPU {cn['cpu_ratio_to_floor'] or 0:.2f})")
             c = 100 if not quick else 50
             pr = [_measure("probe_port", loop, srv, n_probe, c) for _ in range(repeats)]
             row = _row("probe_port", loop, c, pr)
@@ -200,6 +243,8 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
             log(f"  throughput {loop:7s} c={c:<5d} probe_port {row['per_s']:8.0f}/s ratio {row['ratio_to_floor'] or 0:.2f}")
     best = max((r for r in rows if r["kind"] == "dialogue"), key=lambda r: r["per_s"])
     best_ratio = max((r for r in rows if r["kind"] == "dialogue"), key=lambda r: r.get("ratio_to_floor") or 0)
+    cn_best = max(cn_rows, key=lambda r: r["per_s"])
+    cn_best_ratio = max(cn_rows, key=lambda r: r.get("ratio_to_floor") or 0)
     return {
         "what": "complete Stratum v1 handshakes/s (configure+subscribe, reply+set_difficulty+notify, authorize, "
                 "reply, close: two round trips) via run_dialogue(Stratum1Dialogue(fast=True)) and "
@@ -218,6 +263,21 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
         "targets": {"per_s": 3000, "ratio_to_floor": 0.60},
         "meets_targets": {"per_s": best["per_s"] >= 3000,
                           "ratio_to_floor": (best_ratio.get("ratio_to_floor") or 0) >= 0.60},
+        "cryptonote": {
+            "what": "complete CryptoNote handshakes/s (login, reply carrying the first job, close: one round trip, "
+                    "like the floor) via run_dialogue(CryptoNoteDialogue(fast=True)) against bench.fastpool's "
+                    "cn_port (recorded cryptonote-nodejs-pool login reply); same floors, levels, loops and "
+                    "interleaving as the Stratum v1 rows",
+            "rows": cn_rows,
+            "best": {"loop": cn_best["loop"], "concurrency": cn_best["concurrency"], "per_s": cn_best["per_s"],
+                     "ratio_to_floor": cn_best.get("ratio_to_floor")},
+            "best_ratio": {"loop": cn_best_ratio["loop"], "concurrency": cn_best_ratio["concurrency"],
+                           "per_s": cn_best_ratio["per_s"], "ratio_to_floor": cn_best_ratio.get("ratio_to_floor"),
+                           "cpu_ratio_to_floor": cn_best_ratio.get("cpu_ratio_to_floor")},
+            "meets_targets": {"per_s": cn_best["per_s"] >= 3000,
+                              "ratio_to_floor": (cn_best_ratio.get("ratio_to_floor") or 0) >= 0.60},
+        },
+        "side_by_side": side,
     }
 
 

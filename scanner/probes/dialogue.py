@@ -44,6 +44,22 @@ class Step:
 
 DONE = Step(done=True)
 
+_STEPS: dict[tuple[bytes, float, bool], Step] = {}
+
+
+def step(send: bytes = b"", wait: float = 0.0, optional: bool = False) -> Step:
+    """``Step(send=send, wait=wait, optional=optional)``, shared: a Step is frozen, so one instance serves
+    every dialogue, and a probe's sends and waits are the same few values per run (the request lines are
+    constants; the waits come from :class:`~scanner.transport.limits.Limits`). At most 256 distinct steps
+    are kept; past that a new one is built each time."""
+    key = (send, wait, optional)
+    got = _STEPS.get(key)
+    if got is None:
+        got = Step(send=send, wait=wait, optional=optional)
+        if len(_STEPS) < 256:
+            _STEPS[key] = got
+    return got
+
 
 class Dialogue:
     """Base class. ``probe_id`` names the probe (``fingerprints/probes/<id>.yaml``)."""
@@ -87,24 +103,30 @@ class LineDialogue(Dialogue):
             self.framer.feed(data)
         except LineTooLong as exc:
             return Step(done=True, error=f"line too long: {exc}")
-        step: Step | None = None
+        got: Step | None = None
+        decode, keep, on_message = jsonrpc.decode, self.messages.append, self.on_message
         for line in self.framer.lines():
-            msg = jsonrpc.decode(line)
-            self.messages.append(msg)
-            step = self._merge(step, self.on_message(msg))
-            if step.done:
-                return step
+            msg = decode(line)
+            keep(msg)
+            nxt = on_message(msg)
+            got = nxt if got is None else self._merge(got, nxt)
+            if got.done:
+                return got
         if self.eof:
             return DONE
-        return step if step is not None else Step(wait=self.current_wait())
+        return got if got is not None else step(wait=self.current_wait())
 
     def expire(self) -> Step:
         return self.on_expire()
 
     @staticmethod
     def _merge(a: Step | None, b: Step) -> Step:
+        """The step of two messages read in one chunk: both sends in order, the rest from ``b``; optional
+        only when both are."""
         if a is None:
             return b
+        if not a.send and (a.optional or not b.optional):
+            return b  # what the general case would build, field for field
         return Step(send=a.send + b.send, wait=b.wait, done=b.done, error=b.error, optional=a.optional and b.optional)
 
     # -- for subclasses -------------------------------------------------------------------------------
@@ -128,7 +150,7 @@ class LineDialogue(Dialogue):
 MININGCORE_SUBSCRIPTION_ID = re.compile(r"^[0-9A-V]{13}$")
 
 
-# Stratum v1 request lines (constant per process: encoded once, not per connection).
+# Request lines (constant per process: encoded once, not per connection).
 _S1_CONFIGURE_SUBSCRIBE = jsonrpc.encode(
     "mining.configure",
     [["version-rolling"], {"version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}],
@@ -165,23 +187,24 @@ class Stratum1Dialogue(LineDialogue):
         self.subscribe_answered = False
 
     def start(self) -> Step:
-        return Step(send=_S1_CONFIGURE_SUBSCRIBE, wait=self.limits.reply_s)
+        return step(_S1_CONFIGURE_SUBSCRIBE, self.limits.reply_s)
 
     def _authorize(self) -> Step:
         self.state = "authorize"
-        return Step(send=_S1_AUTHORIZE, wait=self.limits.reply_s)
+        return step(_S1_AUTHORIZE, self.limits.reply_s)
 
     def _after_job(self) -> Step:
         if self.fast:
             return DONE
         self.state = "unknown"
-        return Step(send=_S1_UNKNOWN, wait=self.limits.idle_s, optional=True)
+        return step(_S1_UNKNOWN, self.limits.idle_s, True)
 
     def on_message(self, msg: jsonrpc.Message) -> Step:
-        if isinstance(msg, jsonrpc.Malformed):
+        kind = type(msg)
+        if kind is jsonrpc.Malformed:
             # Not JSON: HTTP, a banner, binary. Nothing more to learn in this dialect.
             return DONE
-        if isinstance(msg, jsonrpc.Notification) and msg.method == "mining.notify":
+        if kind is jsonrpc.Notification and msg.method == "mining.notify":  # type: ignore[union-attr]
             self.got_notify = True
         if self.state == "subscribe" and self.replies_to(msg, 2):
             self.subscribe_answered = True
@@ -200,11 +223,13 @@ class Stratum1Dialogue(LineDialogue):
             return DONE
         if self.state == "job" and self.got_notify:
             return self._after_job()
-        return Step(wait=self.current_wait())
+        return step(wait=self.current_wait())
 
     def current_wait(self) -> float:
-        return {"subscribe": self.limits.reply_s, "authorize": self.limits.reply_s,
-                "job": self.limits.job_s}.get(self.state, self.limits.idle_s)
+        state = self.state
+        if state == "subscribe" or state == "authorize":
+            return self.limits.reply_s
+        return self.limits.job_s if state == "job" else self.limits.idle_s
 
     def on_expire(self) -> Step:
         if self.state == "subscribe":
@@ -321,25 +346,37 @@ class CryptoNoteDialogue(LineDialogue):
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         self.state = "login"
+        self.job: dict[str, Any] | None = None  # ``result.job`` of the login reply, when it carried one
 
     def start(self) -> Step:
-        params = {"login": XMR_PROBE_ADDRESS, "pass": "x", "agent": USER_AGENT, "algo": self.ALGOS}
-        return Step(send=jsonrpc.encode("login", params, 1, jsonrpc=True), wait=self.limits.reply_s)
+        algos = tuple(self.ALGOS)
+        line = _CN_LOGIN.get(algos)
+        if line is None:  # encoded once per algo list (a subclass may change ALGOS)
+            params = {"login": XMR_PROBE_ADDRESS, "pass": "x", "agent": USER_AGENT, "algo": list(algos)}
+            line = _CN_LOGIN[algos] = jsonrpc.encode("login", params, 1, jsonrpc=True)
+        return step(line, self.limits.reply_s)
 
     def on_message(self, msg: jsonrpc.Message) -> Step:
         if isinstance(msg, jsonrpc.Malformed):
             return DONE
         if self.state == "login" and self.replies_to(msg, 1):
+            result = msg.result if isinstance(msg, jsonrpc.Response) else None
+            if isinstance(result, dict) and isinstance(result.get("job"), dict):
+                self.job = result["job"]
             if self.fast or _p2pool_login(msg):
                 return DONE
             self.state = "unknown"
-            return Step(send=jsonrpc.encode("poolscan", {}, 2, jsonrpc=True), wait=self.limits.idle_s, optional=True)
+            return step(_CN_UNKNOWN, self.limits.idle_s, True)
         if self.state == "unknown" and self.replies_to(msg, 2):
             return DONE
-        return Step(wait=self.current_wait())
+        return step(wait=self.current_wait())
 
     def current_wait(self) -> float:
         return self.limits.idle_s if self.state == "unknown" else self.limits.reply_s
+
+
+_CN_LOGIN: dict[tuple[str, ...], bytes] = {}
+_CN_UNKNOWN = jsonrpc.encode("poolscan", {}, 2, jsonrpc=True)
 
 
 def _p2pool_login(msg: jsonrpc.Message) -> bool:

@@ -10,8 +10,10 @@ is flagged ``truncated``.
 
 Implementation: an ``asyncio.Protocol`` (no streams). The dialogue is fed from ``data_received`` and its next
 line is written in the same callback, so a round trip costs one event-loop callback and no task switch; one
-lazily re-armed timer serves every wait and the session deadline (a wait that ends later than the armed
-timer does not re-arm it: the timer re-checks when it fires).
+lazily re-armed timer serves the connect timeout, every wait and the session deadline (a wait that ends later
+than the armed timer does not re-arm it: the timer re-checks when it fires). While connecting, the timer
+cancels the connecting task when ``connect_s`` is up, exactly as ``asyncio.timeout`` would (a cancellation
+from elsewhere still propagates), without that context manager's own timer and bookkeeping per probe.
 """
 
 from __future__ import annotations
@@ -97,7 +99,26 @@ def _status_for(exc: BaseException) -> tuple[Status, str]:
 class _Probe(asyncio.Protocol):
     """One probe connection: feeds the dialogue from ``data_received``, writes its answers, and ends in
     ``self.over`` (a future resolved with nothing; the outcome is in the attributes). Every callback is
-    bounded work: at most one chunk (the loop's read size, <= 256 KiB) is recorded and fed per call."""
+    bounded work: at most one chunk (the loop's read size, <= 256 KiB) is recorded and fed per call.
+
+    ``connect_task`` (the task awaiting the connect) is cancelled by the timer when the connect deadline
+    passes before ``connection_made``; ``connect_expired`` then says the cancellation was the timeout's."""
+
+    # Starting values shared by every probe (immutable; an instance attribute replaces one when it changes).
+    transport: asyncio.Transport | None = None
+    status = Status.SUCCESS
+    error: str | None = None
+    truncated = False
+    closed_by_peer = False
+    tls_info: dict[str, Any] | None = None
+    received = 0
+    t_conn = 0.0
+    wait_until = 0.0
+    wait_is_deadline = False
+    timer: asyncio.TimerHandle | None = None
+    timer_at = 0.0
+    connect_task: "asyncio.Task[Any] | None" = None
+    connect_expired = False
 
     def __init__(self, loop: asyncio.AbstractEventLoop, dialogue: Dialogue, limits: Limits, tls: bool,
                  t0: float, enough: Callable[[Transcript], bool] | None, partial: Callable[[], Transcript]) -> None:
@@ -110,20 +131,8 @@ class _Probe(asyncio.Protocol):
         self.over: asyncio.Future[None] = loop.create_future()
         # TLS only: closing waits for the close_notify exchange (connection_lost), at most 1 s.
         self.lost: asyncio.Future[None] | None = loop.create_future() if tls else None
-        self.transport: asyncio.Transport | None = None
         self.exchanges: list[Exchange] = []
-        self.status = Status.SUCCESS
-        self.error: str | None = None
-        self.truncated = False
-        self.closed_by_peer = False
-        self.tls_info: dict[str, Any] | None = None
-        self.received = 0
         self.deadline = t0 + limits.session_s
-        self.t_conn = 0.0
-        self.wait_until = 0.0
-        self.wait_is_deadline = False
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
 
     # -- asyncio callbacks ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -195,7 +204,10 @@ class _Probe(asyncio.Protocol):
         if step.send:
             assert self.transport is not None
             self.transport.write(step.send)
-            self.exchanges.append(Exchange(t=time.monotonic() - self.t_conn, dir="send", data=step.send))
+            now = time.monotonic()
+            self.exchanges.append(Exchange(t=now - self.t_conn, dir="send", data=step.send))
+        else:
+            now = time.monotonic()
         if step.done:
             if step.error:
                 too_long = "too long" in step.error
@@ -204,7 +216,6 @@ class _Probe(asyncio.Protocol):
             else:
                 self._end()
             return
-        now = time.monotonic()
         left = self.deadline - now
         if left <= 0:
             self._end(Status.IO_TIMEOUT, f"session deadline of {self.limits.session_s:g} s reached")
@@ -225,6 +236,11 @@ class _Probe(asyncio.Protocol):
     def _on_timer(self) -> None:
         self.timer = None
         if self.over.done():
+            return
+        if self.transport is None:  # still connecting (TCP, or the TLS handshake): connect_s is up
+            if self.connect_task is not None and not self.connect_expired:
+                self.connect_expired = True
+                self.connect_task.cancel()
             return
         now = time.monotonic()
         if now < self.wait_until - 0.0005:  # the wait was extended by data after the timer was armed
@@ -285,14 +301,25 @@ async def run_dialogue(
 
     proto = _Probe(loop, dialogue, limits, tls, t0, enough, finish)
 
-    # Connect (and TLS handshake) within connect_s.
+    # Connect (and TLS handshake) within connect_s: the probe's timer cancels this task when time is up,
+    # as asyncio.timeout() would (the same task.cancel()/uncancel() accounting).
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("run_dialogue must run inside a task")
+    cancelling = task.cancelling()
+    proto.connect_task = task
+    proto._arm(t0 + limits.connect_s)
     try:
-        async with asyncio.timeout(limits.connect_s):
-            transport, _ = await loop.create_connection(
-                lambda: proto, ip, port, ssl=tls_context() if tls else None,
-                server_hostname=(server_name or "") if tls else None,
-            )
-    except TimeoutError:
+        transport, _ = await loop.create_connection(
+            lambda: proto, ip, port, ssl=tls_context() if tls else None,
+            server_hostname=(server_name or "") if tls else None,
+        )
+    except (asyncio.CancelledError, TimeoutError) as exc:
+        # TimeoutError raised by the connect itself (an OSError with ETIMEDOUT) counts as the timeout, as
+        # it did under asyncio.timeout().
+        if isinstance(exc, asyncio.CancelledError) and (not proto.connect_expired or task.uncancel() > cancelling):
+            proto._end()  # cancelled from elsewhere (Ctrl-C, the engine's stop): no timer left behind
+            raise
         proto._end(*((Status.TLS_ERROR, "TLS handshake timed out") if tls else (
             Status.CONNECTION_TIMEOUT, f"no answer to connect within {limits.connect_s:g} s")))
         proto.exchanges.clear()
@@ -305,6 +332,7 @@ async def run_dialogue(
         proto.exchanges.clear()
         return finish()
 
+    proto.connect_task = None
     try:
         await proto.over
     except BaseException:  # cancelled (Ctrl-C, the engine's stop): drop the connection at once

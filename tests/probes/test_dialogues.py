@@ -166,3 +166,43 @@ def test_sv2_act1_never_holds_a_line_terminator():
     draws = [sv2_act1() for _ in range(2000)]
     assert all(len(d) == 64 and b"\n" not in d and b"\r" not in d for d in draws)
     assert len(set(draws)) == 2000  # still random
+
+
+def test_cryptonote_fast_login_reply_carries_the_job_and_ends_in_one_round_trip():
+    """fast=True: login, the reply with the job, done (no second request). The reply is the one
+    cryptonote-nodejs-pool sent (lab persona built from tests/transcripts/recorded/cryptonote-nodejs-pool.jsonl)."""
+    from scanner.lab import personas
+
+    reply = "".join(personas.get("cryptonote-nodejs-pool").methods["login"][0].lines).replace("{{id}}", "1")
+    d = CryptoNoteDialogue(L, fast=True)
+    assert json.loads(d.start().send)["method"] == "login"
+    step = d.feed(reply.encode())
+    assert step.done and step.send == b"" and step.error is None
+    assert d.job == json.loads(reply)["result"]["job"] and d.job["target"] == "711b0d00"
+    d = CryptoNoteDialogue(L, fast=True)  # an error reply is a reply, but carries no job
+    d.start()
+    assert d.feed(b'{"id":1,"jsonrpc":"2.0","error":{"code":-1,"message":"Invalid address"}}\n').done
+    assert d.job is None
+
+
+def test_two_messages_in_one_chunk_send_both_answers_in_order():
+    """Steps of one chunk merge: the sends concatenate, the wait and end come from the last message, and
+    the merged step is optional only when both are (the unknown-method question stays skippable alone)."""
+    from scanner.probes.dialogue import LineDialogue, Step
+
+    a, b = Step(send=b"A\n", wait=1.0), Step(send=b"B\n", wait=2.0, optional=True)
+    assert LineDialogue._merge(a, b) == Step(send=b"A\nB\n", wait=2.0, optional=False)
+    for a_opt in (False, True):
+        for b_opt in (False, True):
+            for b_send in (b"", b"B\n"):
+                a, b = Step(wait=1.0, optional=a_opt), Step(send=b_send, wait=2.0, optional=b_opt)
+                assert LineDialogue._merge(a, b) == Step(send=b_send, wait=2.0, optional=a_opt and b_opt)
+
+
+def test_stratum1_waits_by_state():
+    d = Stratum1Dialogue(Limits(reply_s=1.5, job_s=0.5, idle_s=0.25))
+    waits = {}
+    for state in ("subscribe", "authorize", "job", "unknown"):
+        d.state = state
+        waits[state] = d.current_wait()
+    assert waits == {"subscribe": 1.5, "authorize": 1.5, "job": 0.5, "unknown": 0.25}

@@ -188,3 +188,76 @@ def test_http_dialogue_reads_to_close():
             return await run_dialogue("127.0.0.1", port, HttpDialogue(FAST, host="127.0.0.1", port=port), FAST)
     t = run(go())
     assert t.status is Status.SUCCESS and t.received.endswith(b"Mining Pool Online")
+
+
+class _FullBacklog:
+    """A listening socket whose accept queue is full (backlog 0, never accepted, filled by other
+    connects): Linux drops further SYNs, so a connect to it neither succeeds nor fails — a silent host."""
+
+    def __enter__(self) -> int:
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(0)
+        self.port = self.srv.getsockname()[1]
+        self.fill = []
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fill.append(c)
+        time.sleep(0.05)
+        return self.port
+
+    def __exit__(self, *exc) -> None:
+        for c in self.fill:
+            c.close()
+        self.srv.close()
+
+
+def test_connect_that_never_completes_ends_at_connect_s():
+    lim = Limits(connect_s=0.3, reply_s=0.2, session_s=2.0)
+    with _FullBacklog() as port:
+        async def go():
+            t0 = time.monotonic()
+            t = await run_dialogue("127.0.0.1", port, Stratum1Dialogue(lim), lim)
+            # the connect timeout leaves no cancellation behind in the task
+            return t, time.monotonic() - t0, asyncio.current_task().cancelling()
+
+        t, took, cancelling = run(go())
+    assert t.status is Status.CONNECTION_TIMEOUT and t.error == "no answer to connect within 0.3 s"
+    assert t.exchanges == () and cancelling == 0
+    assert 0.25 <= took < 0.8
+
+
+def test_cancel_from_outside_during_connect_propagates():
+    """An outer timeout (the engine's, Ctrl-C) shorter than connect_s is the caller's, not a connect
+    timeout: it propagates as the caller's TimeoutError, and the probe's own timer does not fire later."""
+    lim = Limits(connect_s=2.0, reply_s=0.2, session_s=3.0)
+    with _FullBacklog() as port:
+        async def go():
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await run_dialogue("127.0.0.1", port, Stratum1Dialogue(lim), lim)
+            took = time.monotonic() - t0
+            await asyncio.sleep(0.1)  # a stray cancel from the probe's timer would land here
+            return took
+
+        took = run(go())
+    assert 0.15 <= took < 0.8
+
+
+def test_outer_timeout_longer_than_connect_s_sees_the_transcript():
+    """The connect timeout inside an outer asyncio.timeout: the probe's status, the outer one untouched."""
+    lim = Limits(connect_s=0.2, reply_s=0.2, session_s=3.0)
+    with _FullBacklog() as port:
+        async def go():
+            async with asyncio.timeout(5.0):
+                t = await run_dialogue("127.0.0.1", port, Stratum1Dialogue(lim), lim)
+            return t, asyncio.current_task().cancelling()
+
+        t, cancelling = run(go())
+    assert t.status is Status.CONNECTION_TIMEOUT and cancelling == 0
