@@ -43,7 +43,7 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"benchmark": bench, "metric": metric, "value": value, "unit": unit, "target": target, "ok": ok})
 
     t = results.get("throughput") or {}
-    for r in t.get("rows", ()):
+    for r in (*t.get("rows", ()), *(t.get("cryptonote") or {}).get("rows", ())):
         name = f"{r['kind']} {r['loop']} c={r['concurrency']}"
         if r["kind"].startswith("floor"):
             add("throughput", name, round(r["per_s"]), "cycles/s")
