@@ -182,6 +182,61 @@ class Transcript:
         )
 
 
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Any] | None:
+    """The slot setters of a frozen, slotted dataclass whose fields are exactly ``names`` (in that order) and
+    that has no ``__post_init__``; None when it is not so (then :func:`make_exchange`/:func:`make_transcript`
+    call the plain constructors)."""
+    import dataclasses
+
+    if (getattr(cls, "__slots__", None) != names or tuple(f.name for f in dataclasses.fields(cls)) != names
+            or hasattr(cls, "__post_init__")):
+        return None
+    return [getattr(cls, n).__set__ for n in names]
+
+
+# Every probe records 2-8 Exchanges and one Transcript, and every store read rebuilds them: a frozen
+# dataclass's __init__ sets each field through ``object.__setattr__``; setting the slots directly gives the same
+# object (==, hash, repr) for ~0.25-1 us less per Exchange and ~0.9-2.8 us per Transcript (2 cores, 2026-11-29,
+# issue 8). Guarded by _slot_setters: should the classes gain a field or a __post_init__, the plain
+# constructors are used.
+_E = _slot_setters(Exchange, ("t", "dir", "data"))
+_T = _slot_setters(Transcript, ("ip", "port", "probe", "status", "exchanges", "tls", "tls_info", "error",
+                                "truncated", "closed_by_peer", "started_at", "duration_s"))
+_new = object.__new__
+if _E is not None:
+    def make_exchange(t: float, dir: str, data: bytes, _cls: type = Exchange, _s: list = _E) -> Exchange:
+        """``Exchange(t, dir, data)``, built faster (see :func:`_slot_setters`)."""
+        e = _new(_cls)
+        _s[0](e, t)
+        _s[1](e, dir)
+        _s[2](e, data)
+        return e
+else:  # pragma: no cover - only if Exchange changes shape
+    make_exchange = Exchange
+if _T is not None:
+    def make_transcript(ip: str, port: int, probe: str, status: Status, exchanges: tuple, tls: bool,
+                        tls_info: Any, error: Any, truncated: bool, closed_by_peer: bool, started_at: float,
+                        duration_s: float, _cls: type = Transcript, _s: list = _T) -> Transcript:
+        """``Transcript(...)`` with every field, positionally, built faster (see :func:`_slot_setters`)."""
+        t = _new(_cls)
+        _s[0](t, ip)
+        _s[1](t, port)
+        _s[2](t, probe)
+        _s[3](t, status)
+        _s[4](t, exchanges)
+        _s[5](t, tls)
+        _s[6](t, tls_info)
+        _s[7](t, error)
+        _s[8](t, truncated)
+        _s[9](t, closed_by_peer)
+        _s[10](t, started_at)
+        _s[11](t, duration_s)
+        return t
+else:  # pragma: no cover - only if Transcript changes shape
+    make_transcript = Transcript
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The interpretation of all transcripts of one ip:port.

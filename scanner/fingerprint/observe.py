@@ -422,7 +422,8 @@ def observe(t: Transcript) -> Observation:
     messages = o.messages = [decode(x) for x in lines]
     # one pass: replies by the method of the request they answer (``any``: all), pushes by method
     responses: list[Response] = []
-    by_method: dict[str, list[Response]] = {"any": responses}
+    replies_any: list[Response] = []  # not ``responses``: a request named "any" adds its replies here again
+    by_method: dict[str, list[Response]] = {"any": replies_any}
     by_notify: dict[str, list[Notification]] = {"any": []}
     malformed = 0
     by_id = sent.methods_by_id
@@ -430,6 +431,7 @@ def observe(t: Transcript) -> Observation:
     for m in messages:
         if type(m) is Response:
             responses.append(m)
+            replies_any.append(m)
             mid = m.id
             if mid is None:
                 meths: Any = () if by_id is not None else dict.fromkeys(o.methods_for(mid))

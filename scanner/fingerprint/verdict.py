@@ -448,7 +448,7 @@ def _selective(c: _Compiled) -> list[Any]:
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")  # backreferences and conditionals name groups by number
 
 
 def _banner_pairs(rule: Rule) -> list[tuple[str, str]] | None:
@@ -692,8 +692,8 @@ def _silent_key(o: Observation) -> Any:
     message, no HTTP response and no text: every rule input is a fact, so the facts (which include the probe id,
     status, TLS names and the requests' ``silent_after``/``answered``) determine the hits."""
     f = o.facts
-    if f.get("bytes") != 0 or o.messages or o.http is not None:
-        return None
+    if f.get("bytes") != 0 or o.messages or o.http is not None or type(o.probe) is not str:
+        return None  # (a probe id that is not a str: 1, True and 1.0 are one dict key)
     try:
         key = tuple(f.items())
         hash(key)

@@ -14,10 +14,30 @@ from __future__ import annotations
 
 import json
 import json.scanner
+import re
 from dataclasses import dataclass
 from typing import Any
 
 MAX_DECODE = 256 * 1024  # bytes; a longer line is Malformed without parsing
+MAX_DEPTH = 100  # nesting levels of arrays/objects; a deeper line is Malformed (pool messages nest < 10)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(s: str) -> bool:
+    """True when JSON text ``s`` nests arrays/objects deeper than :data:`MAX_DEPTH` (strings skipped). Called
+    only for lines with more than MAX_DEPTH opening brackets, so that the decoder's recursion never gets near
+    the interpreter's limit: without it a ~1,000-level line was junk or not depending on how deep the caller's
+    own stack was (found by differential fuzzing, issue 8)."""
+    depth = 0
+    for m in _BRACKET.finditer(_STRING.sub("", s)):
+        if m.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
 
 # The C scanner behind json.loads, called directly (json.loads adds two Python frames and a regex per line:
 # ~25 % of a stratum handshake's decode cost, measured with bench.throughput). Same decoder settings as
@@ -79,6 +99,8 @@ def decode(line: bytes) -> Message:
         # an object that parses to the end of the line ends with "}": a truncated or flooded line is junk
         # without scanning it (a 98 KB unterminated string cost ~70 us to scan, issue 8)
         return Malformed(line[:256], "invalid JSON: not closed by '}'")
+    if s.count("{") + s.count("[") > MAX_DEPTH and _too_deep(s):
+        return Malformed(line[:256], f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         # A plain dict keeps the wire order of first occurrence and the last value of a duplicated key, as
         # JavaScript and Go decoders do; the key order is a software fingerprint.

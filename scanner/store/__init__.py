@@ -21,7 +21,6 @@ and was not seen (``is_pool`` true) in an earlier run than the reference run.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -34,7 +33,8 @@ from typing import Any, Iterable, Iterator
 from sqlite_utils import Database
 
 from scanner.errors import UsageError
-from scanner.model import Exchange, OpenPort, ProbeResult, Status, Transcript, Verdict, decode_bytes
+from scanner.model import (Exchange, OpenPort, ProbeResult, Status, Transcript, Verdict, decode_bytes,
+                           make_exchange, make_transcript)
 from scanner.store.known import KnownPools, endpoint_id
 from scanner.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -172,65 +172,15 @@ def _status(value: Any) -> Status:
     return st if st is not None else Status(value)
 
 
-def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Any] | None:
-    """The slot setters of a frozen, slotted dataclass whose fields are exactly ``names`` (in that order) and
-    that has no ``__post_init__``; None when it is not so (then the rows are built with ``cls(...)``)."""
-    if (getattr(cls, "__slots__", None) != names or tuple(f.name for f in dataclasses.fields(cls)) != names
-            or hasattr(cls, "__post_init__")):
-        return None
-    return [getattr(cls, n).__set__ for n in names]
-
-
-# Rebuilding the rows is most of a read, and a frozen dataclass's __init__ sets each field through
-# ``object.__setattr__``: setting the slots directly gives the same object (==, hash, repr) for ~0.9 us less
-# per Transcript and ~0.25 us per Exchange (2 cores, 2026-11-29). Guarded by _slot_setters: should the
-# classes gain a field or a __post_init__, the plain constructors are used.
-_E = _slot_setters(Exchange, ("t", "dir", "data"))
-_T = _slot_setters(Transcript, ("ip", "port", "probe", "status", "exchanges", "tls", "tls_info", "error",
-                                "truncated", "closed_by_peer", "started_at", "duration_s"))
-_new = object.__new__
-if _E is not None:
-    def _exchange(t: float, dir: str, data: bytes, _cls: type = Exchange, _s: list = _E) -> Exchange:
-        """``Exchange(t, dir, data)`` (see :func:`_slot_setters`)."""
-        e = _new(_cls)
-        _s[0](e, t)
-        _s[1](e, dir)
-        _s[2](e, data)
-        return e
-else:  # pragma: no cover - only if Exchange changes shape
-    _exchange = Exchange
-if _T is not None:
-    def _new_transcript(ip: str, port: int, probe: str, status: Status, exchanges: tuple, tls: bool,
-                        tls_info: Any, error: Any, truncated: bool, closed_by_peer: bool, started_at: float,
-                        duration_s: float, _cls: type = Transcript, _s: list = _T) -> Transcript:
-        """``Transcript(...)`` with every field, positionally (see :func:`_slot_setters`)."""
-        t = _new(_cls)
-        _s[0](t, ip)
-        _s[1](t, port)
-        _s[2](t, probe)
-        _s[3](t, status)
-        _s[4](t, exchanges)
-        _s[5](t, tls)
-        _s[6](t, tls_info)
-        _s[7](t, error)
-        _s[8](t, truncated)
-        _s[9](t, closed_by_peer)
-        _s[10](t, started_at)
-        _s[11](t, duration_s)
-        return t
-else:  # pragma: no cover - only if Transcript changes shape
-    _new_transcript = Transcript
-
-
 def _exchanges(text: str | None) -> tuple[Exchange, ...]:
     """The ``transcripts.exchanges`` column back as Exchanges (:meth:`Exchange.from_dict` of each item)."""
     items = _load(text, []) or []
-    return tuple([_exchange(float(d.get("t", 0.0)), str(d["dir"]), decode_bytes(d)) for d in items])
+    return tuple([make_exchange(float(d.get("t", 0.0)), str(d["dir"]), decode_bytes(d)) for d in items])
 
 
 def _transcript(t: tuple) -> Transcript:
     """A Transcript from a ``_TRANSCRIPTS_OF`` row (the row's first column, result_id, is skipped)."""
-    return _new_transcript(t[1], int(t[2]), t[3], _status(t[4]), _exchanges(t[5]), bool(t[6]),
+    return make_transcript(t[1], int(t[2]), t[3], _status(t[4]), _exchanges(t[5]), bool(t[6]),
                            None if t[7] is None else _load(t[7], None), t[8], bool(t[9]), bool(t[10]),
                            float(t[11] or 0.0), float(t[12] or 0.0))
 

@@ -27,7 +27,7 @@ import time
 import warnings
 from typing import Any, Callable
 
-from scanner.model import Exchange, Status, Transcript
+from scanner.model import Exchange, Status, Transcript, make_exchange, make_transcript
 from scanner.probes.dialogue import Dialogue, Step
 from scanner.transport.limits import Limits
 
@@ -154,7 +154,7 @@ class _Probe(asyncio.Protocol):
             data = data[:room]
             self.truncated = True
         self.received += len(data)
-        self.exchanges.append(Exchange(t=time.monotonic() - self.t_conn, dir="recv", data=data))
+        self.exchanges.append(make_exchange(time.monotonic() - self.t_conn, "recv", data))
         if self.truncated:
             self._end(Status.READ_LIMIT, f"byte cap of {self.limits.max_bytes} bytes reached")
             return
@@ -205,7 +205,7 @@ class _Probe(asyncio.Protocol):
             assert self.transport is not None
             self.transport.write(step.send)
             now = time.monotonic()
-            self.exchanges.append(Exchange(t=now - self.t_conn, dir="send", data=step.send))
+            self.exchanges.append(make_exchange(now - self.t_conn, "send", step.send))
         else:
             now = time.monotonic()
         if step.done:
@@ -293,11 +293,9 @@ async def run_dialogue(
     proto: _Probe
 
     def finish() -> Transcript:
-        return Transcript(
-            ip=ip, port=port, probe=dialogue.probe_id, status=proto.status, exchanges=tuple(proto.exchanges),
-            tls=tls, tls_info=proto.tls_info, error=proto.error, truncated=proto.truncated,
-            closed_by_peer=proto.closed_by_peer, started_at=started, duration_s=time.monotonic() - t0,
-        )
+        return make_transcript(ip, port, dialogue.probe_id, proto.status, tuple(proto.exchanges), tls,
+                               proto.tls_info, proto.error, proto.truncated, proto.closed_by_peer, started,
+                               time.monotonic() - t0)
 
     proto = _Probe(loop, dialogue, limits, tls, t0, enough, finish)
 

@@ -143,3 +143,23 @@ def test_banner_prefilter_finds_whatever_one_of_its_patterns_finds():
         want = any(re.search(p, text[:65536]) for p in safe)
         assert any(s(text[:65536]) is not None for s in searches) is want, text[:40]
     assert _prefilter(PATTERNS) is None  # a backreference would change meaning once joined
+
+
+def _nest(levels: int) -> bytes:
+    return b'{"id":1,"result":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+def test_decode_depth_cap_is_the_same_from_any_stack_depth():
+    """A line nested deeper than MAX_DEPTH is junk however deep the caller's stack is (before the cap, a
+    ~1,000-level line hit RecursionError or not depending on the caller: differential fuzzing, issue 8)."""
+    from scanner.protocols.jsonrpc import MAX_DEPTH, decode
+
+    def deep(n: int, line: bytes):
+        return deep(n - 1, line) if n else decode(line)
+
+    for levels, kind in ((MAX_DEPTH, Response), (MAX_DEPTH + 1, Malformed), (990, Malformed), (20_000, Malformed)):
+        for stack in (0, 300, 800):
+            assert type(deep(stack, _nest(levels))) is kind, (levels, stack)
+    # brackets inside strings do not nest; wide is not deep
+    assert type(decode(b'{"id":1,"result":"' + b"[" * 5000 + b'"}')) is Response
+    assert type(decode(b'{"id":1,"result":[' + b"[1]," * 3000 + b"[2]]}")) is Response

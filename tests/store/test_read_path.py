@@ -15,7 +15,10 @@ import pytest
 
 from scanner.cli.classify import COMPARED, changes
 from scanner.model import Exchange, ProbeResult, Status, Transcript, Verdict
-from scanner.store import Store, _exchange, _load, _new_transcript, _slot_setters
+from scanner.model import _slot_setters
+from scanner.model import make_exchange as _exchange
+from scanner.model import make_transcript as _new_transcript
+from scanner.store import Store, _load
 from scanner.store.known import KnownPools
 
 ROOT = Path(__file__).resolve().parents[2]
