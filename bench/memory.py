@@ -12,9 +12,16 @@ stages: ``BatchWriter.add_open_port`` -> ``scanner.pipeline.probe_stage`` (``pro
 TLS: probe + classify) -> ``BatchWriter.add_result`` into a real SQLite file (``scanner.store.BatchWriter``
 with the pipeline's batch size and delay: one transaction per 200 results or 0.5 s; ``--batch 1`` writes
 one transaction per open port and per result, as before issue 8). This is ``scanner.pipeline.run_scan``
-minus its ``skip_done`` de-duplication, which would drop the cycled (repeated) endpoints; ``skip_done`` keeps a
-set of every (ip, port) seen, so its growth is measured on its own (``skip_done`` section: N distinct
-OpenPorts through ``scanner.pipeline.skip_done`` alone, no probing).
+minus its ``skip_done`` resume filter (it drops the open ports of a resumed run; it keeps only that run's
+resume set, nothing that grows with N).
+
+The sweep stage is measured on its own (``sweep_dedup`` section; no probing, no network): N distinct open
+ports, generated in a scattered order over the benchmarking range 198.18.0.0/15 (RFC 2544; addresses in
+memory only, nothing is sent) x 64 pool ports 3333-3396, go through ``scanner.sweep.screen``, the very
+de-duplication and exclusion/target checks ``scanner.sweep.sweep`` applies to its engine's results (an
+:class:`~scanner.sweep.seen.OpenPortSet` and a ``TarpitGuard``), then the first 1% again (must count as
+duplicates). One child process per N: RSS growth, MB per million open ports, VmHWM, the de-dup set's own
+bytes per key, open ports/s.
 
 Recorded: VmRSS (MB) before streaming and at 10%, 50%, 100% of N, VmHWM (peak) at the end, results/s,
 verdict counts, database size. Target: peak < 300 MB and no growth with N.
@@ -90,22 +97,55 @@ async def stream(n: int, endpoints: list[tuple[str, int]], db: str, concurrency:
             "concurrency": concurrency, "batch_results": batch, "store_batches": writer.batches}
 
 
-async def skip_done_growth(n: int) -> dict[str, Any]:
-    """RSS before/after feeding ``n`` distinct OpenPorts through ``scanner.pipeline.skip_done`` (no probing)."""
+#: Pool ports of the sweep_dedup section (64 of them: 2**17 addresses x 64 ports = 8,388,608 distinct keys).
+DEDUP_PORTS = tuple(range(3333, 3397))
+DEDUP_NET = "198.18.0.0/15"  # RFC 2544 benchmarking range, in memory only
+
+
+async def sweep_dedup_growth(n: int) -> dict[str, Any]:
+    """RSS before/after ``n`` distinct generated open ports (then n // 100 repeats) through ``scanner.sweep.screen``."""
+    import ipaddress
+
     from scanner.model import OpenPort
-    from scanner.pipeline import Counters, skip_done
+    from scanner.sweep import SweepReport, TarpitGuard, screen
+    from scanner.sweep.seen import OpenPortSet
+    from scanner.targets import TargetSet
 
-    async def gen() -> AsyncIterator[Any]:
-        for i in range(n):
-            yield OpenPort(ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", port=3333 + i % 7)
+    net = ipaddress.ip_network(DEDUP_NET)
+    base, nports = int(net.network_address), len(DEDUP_PORTS)
+    space = net.num_addresses * nports
+    if n > space:
+        raise SystemExit(f"--n {n}: at most {space} distinct open ports in {DEDUP_NET} x {nports} ports")
+    targets = TargetSet(v4=[(base, int(net.broadcast_address))])
+    report, tarpit, seen = SweepReport(engine="bench"), TarpitGuard(), OpenPortSet()
+    mask = space - 1  # a power of two: i -> i * odd mod space is a bijection, so all n keys are distinct
 
-    before = proc_status_mb("VmRSS")
+    async def source(count: int) -> AsyncIterator[Any]:
+        for i in range(count):
+            x = (i * 0x9E3779B1) & mask
+            a = base + (x >> 6)
+            yield OpenPort(ip=f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}",
+                           port=DEDUP_PORTS[x & 63], source="bench")
+
+    rss0 = proc_status_mb("VmRSS") or 0.0
+    t0 = time.perf_counter()
     k = 0
-    async for _ in skip_done(gen(), set(), Counters()):
+    async for _ in screen(source(n), targets, DEDUP_PORTS, report=report, tarpit=tarpit, seen=seen):
         k += 1
-        if k == n:  # measure while the generator (and its set) is still alive
-            after = proc_status_mb("VmRSS")
-    return {"n": n, "rss_before_mb": before, "rss_at_end_mb": after, "growth_mb": (after or 0) - (before or 0)}
+    wall = time.perf_counter() - t0
+    rss1 = proc_status_mb("VmRSS") or 0.0
+    seen_mb = seen.nbytes() / 2 ** 20
+    async for _ in screen(source(n // 100), targets, DEDUP_PORTS, report=report, tarpit=tarpit, seen=seen):
+        k += 1
+    if not (k == report.found == n and report.duplicates == n // 100 and report.dropped == 0):
+        raise SystemExit(f"sweep de-dup wrong: yielded {k}, found {report.found}, duplicates "
+                         f"{report.duplicates} (want {n // 100}), dropped {report.dropped}")
+    growth = rss1 - rss0
+    return {"n": n, "rss_before_mb": rss0, "rss_at_end_mb": rss1, "growth_mb": growth,
+            "mb_per_million": growth / n * 1e6, "peak_rss_mb": proc_status_mb("VmHWM"),
+            "seen_mb": seen_mb, "seen_bytes_per_key": seen.nbytes() / n, "seen_runs": seen.runs,
+            "found": report.found, "duplicates": report.duplicates,
+            "open_ports_per_s": n / wall if wall else 0.0}
 
 
 def child(argv: list[str] | None = None) -> int:
@@ -118,10 +158,10 @@ def child(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     ap.add_argument("--batch", type=int, default=None,
                     help="results per store transaction (default: the pipeline's; 1 = one per result)")
-    ap.add_argument("--skip-done", action="store_true", help="measure skip_done growth instead")
+    ap.add_argument("--sweep-dedup", action="store_true", help="measure the sweep's de-duplication growth instead")
     a = ap.parse_args(argv)
-    if a.skip_done:
-        res = run_async(lambda: skip_done_growth(a.n), a.loop)
+    if a.sweep_dedup:
+        res = run_async(lambda: sweep_dedup_growth(a.n), a.loop)
     else:
         eps = [tuple(e) for e in json.loads(a.endpoints)]
         res = run_async(lambda: stream(a.n, eps, a.db, a.concurrency, a.batch), a.loop)
@@ -182,14 +222,18 @@ def run(ctx: dict[str, Any]) -> dict[str, Any]:
             f"(x{bd / b1 if b1 else 0:.2f}, medians of {cmp_reps})")
     finally:
         stop_lab(proc, tmp)
-    sd_n = 20_000 if quick else max(sizes)
-    p = subprocess.run([sys.executable, "-m", "bench.memory", "--n", str(sd_n), "--skip-done"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
-    if p.returncode == 0:
-        out["skip_done"] = json.loads(p.stdout.strip().splitlines()[-1])
-        log(f"  memory skip_done set: +{out['skip_done']['growth_mb']:.0f} MB for {sd_n} distinct open ports")
-    else:
-        out["skip_done"] = {"error": p.stderr.strip()[-300:]}
+    out["sweep_dedup"] = []
+    for sd_n in ([20_000] if quick else sizes):
+        p = subprocess.run([sys.executable, "-m", "bench.memory", "--n", str(sd_n), "--sweep-dedup"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=max(600, sd_n // 500))
+        if p.returncode != 0:
+            out["sweep_dedup"].append({"n": sd_n, "error": (p.stderr.strip() or p.stdout.strip())[-300:]})
+            continue
+        sd = json.loads(p.stdout.strip().splitlines()[-1])
+        out["sweep_dedup"].append(sd)
+        log(f"  sweep de-dup n={sd_n}: RSS +{sd['growth_mb']:.1f} MB ({sd['mb_per_million']:.1f} MB per million open "
+            f"ports; de-dup set {sd['seen_bytes_per_key']:.1f} bytes a key), peak {sd['peak_rss_mb']:.0f} MB, "
+            f"{sd['open_ports_per_s']:.0f} open ports/s")
     peaks = [r["peak_rss_mb"] for r in out["runs"]]
     first, last = out["runs"][0], out["runs"][-1]
     out["meets_target"] = all(p < 300 for p in peaks)

@@ -111,8 +111,12 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("memory", f"pipeline n={sb['n']} one transaction per result",
             round(sb["one_transaction_per_result_results_per_s"]), "results/s")
         add("memory", f"pipeline n={sb['n']} batched store writes", round(sb["batched_results_per_s"]), "results/s")
-    if isinstance(m.get("skip_done"), dict) and "growth_mb" in m["skip_done"]:
-        add("memory", f"skip_done set growth n={m['skip_done']['n']}", round(m["skip_done"]["growth_mb"], 1), "MB")
+    for sd in m.get("sweep_dedup") or ():
+        if "growth_mb" in sd:
+            add("memory", f"sweep de-dup RSS growth n={sd['n']}", round(sd["mb_per_million"], 1),
+                "MB per million open ports")
+            add("memory", f"sweep de-dup peak RSS n={sd['n']}", round(sd["peak_rss_mb"], 1), "MB", "< 300",
+                sd["peak_rss_mb"] < 300)
     return rows
 
 

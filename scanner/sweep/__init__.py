@@ -32,14 +32,13 @@ Side channels (an async generator cannot return values):
 
 from __future__ import annotations
 
-import ipaddress
-
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from scanner.errors import UsageError
 from scanner.model import OpenPort
+from scanner.sweep.seen import OpenPortSet, pack_key
 from scanner.targets import TargetSet
 
 ENGINES = ("connect", "masscan")
@@ -62,14 +61,18 @@ class TarpitEvent:
 class TarpitGuard:
     """Counts open ports per host; flags hosts above ``threshold`` (see module docstring).
 
-    ``threshold`` <= 0 disables flagging. Memory: one int per host with open ports.
+    ``threshold`` <= 0 disables flagging. Memory: 8 bytes per open port counted (issue 8: flat for millions of
+    hosts; a dict of ``ip -> count`` costs ~115 bytes a host): the k-th open port of a host is remembered as the
+    key ``(ip, k)`` of an :class:`~scanner.sweep.seen.OpenPortSet`, so a host's count is the largest k present
+    (found with O(log count) lookups). Counts are per address, whatever its spelling (``0::1`` is ``::1``).
     """
 
     def __init__(self, threshold: int = DEFAULT_TARPIT_THRESHOLD,
                  on_flag: Callable[[TarpitEvent], None] | None = None):
         self.threshold = threshold
         self.on_flag = on_flag
-        self.counts: dict[str, int] = {}
+        self._ranks = OpenPortSet()  # (ip, k) for k = 1..count (count <= 65535)
+        self._other: dict[str, int] = {}  # counts above 65535, or of strings that are not an address
         self.flagged: dict[str, TarpitEvent] = {}
         self.events: list[TarpitEvent] = []
         self.suppressed = 0
@@ -80,12 +83,42 @@ class TarpitGuard:
 
     def count(self, ip: str) -> int:
         """Open ports seen on ``ip`` so far (including suppressed ones)."""
-        return self.counts.get(ip, 0)
+        n = self._other.get(ip)
+        if n is not None:
+            return n
+        try:
+            base = pack_key(ip, 0)
+        except (TypeError, ValueError):
+            return 0
+        has = self._ranks.has_key
+        if not has(base + 1):
+            return 0
+        hi = 2  # exponential then binary search for the last k present (1..count are all present)
+        while hi <= 0xFFFF and has(base + hi):
+            hi *= 2
+        lo, hi = hi // 2, min(hi, 0x10000)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if has(base + mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _record(self, ip: str, n: int) -> None:
+        """Remember that ``ip`` now has ``n`` open ports (``n`` = its previous count + 1)."""
+        if n <= 0xFFFF and ip not in self._other:
+            try:
+                self._ranks.add_key(pack_key(ip, 0) + n)
+                return
+            except (TypeError, ValueError):
+                pass
+        self._other[ip] = n
 
     def admit(self, ip: str) -> bool:
         """Record one open port of ``ip``; return False when it must not be yielded (flagged host)."""
-        n = self.counts.get(ip, 0) + 1
-        self.counts[ip] = n
+        n = self.count(ip) + 1
+        self._record(ip, n)
         if self.threshold <= 0:
             return True
         if ip in self.flagged:
@@ -185,11 +218,6 @@ async def sweep(targets: TargetSet, ports: Sequence[int], *, engine: str = "conn
     report.started_at = time.time()
     report.probes = targets.probe_count(ports)
     tarpit = tarpit if tarpit is not None else TarpitGuard()
-    port_set = frozenset(ports)
-    pair_set = frozenset((str(ip), p) for ip, p in targets.pairs)
-    # De-duplication keys packed into one int (address << 16 | port, IPv6 kept apart by a high bit): ~30 bytes a
-    # key instead of ~190 for a (str, int) tuple, so a million open ports stay within tens of MB.
-    seen: set[int] = set()
     if engine == "connect":
         from scanner.sweep.connect import connect_sweep
 
@@ -198,23 +226,48 @@ async def sweep(targets: TargetSet, ports: Sequence[int], *, engine: str = "conn
         from scanner.sweep.masscan import masscan_sweep
 
         source = masscan_sweep(targets, ports, rate=rate, report=report, **options)
+    screened = screen(source, targets, ports, report=report, tarpit=tarpit)
     try:
-        async for op in source:
-            key = (op.ip, op.port)
-            addr = ipaddress.ip_address(op.ip)
-            packed = ((int(addr) | ((addr.version == 6) << 128)) << 16) | op.port
-            if packed in seen:
-                report.duplicates += 1
-                continue
-            if targets.exclusions.contains(op.ip) or not (
-                    (op.port in port_set and op.ip in targets) or key in pair_set):
-                report.dropped += 1
-                continue
-            seen.add(packed)
-            if not tarpit.admit(op.ip):
-                continue
-            report.found += 1
+        async for op in screened:
             yield op
     finally:
+        await screened.aclose()
         await source.aclose()
         report.duration_s = time.time() - report.started_at
+
+
+async def screen(source: AsyncIterator[OpenPort], targets: TargetSet, ports: Sequence[int], *,
+                 report: SweepReport, tarpit: TarpitGuard,
+                 seen: OpenPortSet | None = None) -> AsyncIterator[OpenPort]:
+    """The checks :func:`sweep` applies to an engine's results: yield each wanted open port of ``source`` once.
+
+    In order, for each ``OpenPort`` of ``source``: an (ip, port) already yielded counts in
+    ``report.duplicates``; an address in ``targets.exclusions``, or a port that is neither one of ``ports``
+    on an address of ``targets`` nor an explicit pair of ``targets.pairs``, counts in ``report.dropped`` (and
+    is not remembered); otherwise it is remembered in ``seen`` (an :class:`OpenPortSet`, ~8 bytes an IPv4
+    open port, so memory stays flat for millions of open ports; a new one when None), passed to
+    ``tarpit.admit`` (a flagged host's port is not yielded) and yielded, counting in ``report.found``.
+    An invalid address or port (the engines never yield one) counts in ``report.dropped``.
+    """
+    seen = seen if seen is not None else OpenPortSet()
+    port_set = frozenset(ports)
+    pair_set = frozenset((str(ip), p) for ip, p in targets.pairs)
+    exclusions = targets.exclusions
+    async for op in source:
+        try:
+            key = pack_key(op.ip, op.port)
+        except (TypeError, ValueError):  # not an address or port: never one of ours (the engines validate)
+            report.dropped += 1
+            continue
+        if seen.has_key(key):
+            report.duplicates += 1
+            continue
+        if exclusions.contains(op.ip) or not (
+                (op.port in port_set and op.ip in targets) or (op.ip, op.port) in pair_set):
+            report.dropped += 1
+            continue
+        seen.add_key(key)
+        if not tarpit.admit(op.ip):
+            continue
+        report.found += 1
+        yield op

@@ -31,7 +31,8 @@ So :func:`masscan_sweep` starts masscan with ``asyncio.create_subprocess_exec`` 
   timeout (``resolving router ... with ARP`` and no progress), and the end-of-scan hang (``waiting -N-secs``);
   each stops masscan with SIGINT, then SIGKILL after a grace period (one SIGINT is not enough, §1.3);
   masscan runs in a temporary working directory so its ``paused.conf`` never litters the tree;
-* de-duplicates on (ip, port) (``--retries`` and our own extra passes repeat results, §1.4, issue #799);
+* de-duplicates on (ip, port) (``--retries`` and our own extra passes repeat results, §1.4, issue #799) in an
+  :class:`~scanner.sweep.seen.OpenPortSet` (~8 bytes an IPv4 open port: millions of open ports stay small);
 * repeats the sweep (``passes``) and, when a canary is set, checks that the canary open port was seen: a
   sweep that does not see its canary raises instead of returning "nothing found" (C36's soft failure:
   wrong router MAC gives found=0). In the lab the canary is started automatically in the target
@@ -67,6 +68,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
 
 from scanner.errors import RunError, UsageError
 from scanner.model import OpenPort
+from scanner.sweep.seen import OpenPortSet
 from scanner.targets import TargetSet, ports_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -769,7 +771,7 @@ async def masscan_sweep(targets: TargetSet, ports: Sequence[int], *, rate: float
                     groups[0] = (groups[0][0] + [canary_pair[0]], groups[0][1])
             else:
                 groups.append(([canary_pair[0]], [canary_pair[1]]))
-        seen: set[tuple[str, int]] = set()
+        seen = OpenPortSet()  # ~8 bytes an IPv4 open port (a set of (str, int) tuples: ~190)
         canary_seen = False
         extra_pass_left = 1 if canary_pair else 0
         pass_no = 0
@@ -808,10 +810,9 @@ async def masscan_sweep(targets: TargetSet, ports: Sequence[int], *, rate: float
                         pass_canary = canary_seen = True
                         if not targets.wants(ip, port, ports):
                             continue
-                    if key in seen:
+                    if not seen.add(ip, port):
                         report.duplicates += 1
                         continue
-                    seen.add(key)
                     yield OpenPort(ip=ip, port=port, seen_at=ts, source="masscan")
                 report.stderr_tail = [_escape(s) for s in outcome.stderr[-STDERR_TAIL:]]
                 _check_outcome(outcome, report, router_ip=router_ip)

@@ -85,7 +85,9 @@ def test_memory_checkpoints(quick_doc: dict) -> None:
         assert set(r["rss_mb"]) == {"start", "10%", "50%", "100%"}
         assert 10 < r["peak_rss_mb"] < 1000
         assert r["verdicts"].get("True:ckpool", 0) > 0  # the emulators answered and classify recognised them
-    assert mem["skip_done"]["growth_mb"] >= 0
+    sd = mem["sweep_dedup"]  # the sweep's de-dup of open ports (scanner.sweep.seen): a few bytes a key
+    assert [d["n"] for d in sd] == [20000] and sd[0]["found"] == 20000 and sd[0]["duplicates"] == 200
+    assert 0 < sd[0]["seen_bytes_per_key"] < 40 and sd[0]["peak_rss_mb"] < 300
 
 
 def test_summary_rows(quick_doc: dict) -> None:
