@@ -329,8 +329,26 @@ def _best(hits: Sequence[Hit], key: str) -> tuple[Any, float]:
 _PROBE_SUFFIX = re.compile(r"^(.*) \(([a-z0-9+_-]+)\)$", re.S)
 
 
-def _split_probe(evidence: str) -> tuple[str, str | None]:
-    """``"rule: what (stratum1)"`` -> (``"rule: what"``, ``"stratum1"``)."""
+_PROBE_ID = re.compile(r"[a-z0-9+_-]+")
+
+
+@functools.lru_cache(maxsize=256)
+def _suffix_of(probe: Any) -> str | None:
+    """``" (probe)"`` when ``probe`` is an id :data:`_PROBE_SUFFIX` would read back, else None."""
+    return f" ({probe})" if isinstance(probe, str) and _PROBE_ID.fullmatch(probe) else None
+
+
+def _split_probe(evidence: str, probe: Any = None) -> tuple[str, str | None]:
+    """``"rule: what (stratum1)"`` -> (``"rule: what"``, ``"stratum1"``). ``probe``: the hit's own probe id, whose
+    suffix is cut without the regex when the evidence ends with it (the same split: the regex takes the text
+    after the last " (", and a probe id holds no "(")."""
+    if probe is not None:
+        try:
+            suffix = _suffix_of(probe)
+        except TypeError:  # an unhashable probe id
+            suffix = None
+        if suffix is not None and evidence.endswith(suffix) and len(evidence) > len(suffix):
+            return evidence[: -len(suffix)], probe
     m = _PROBE_SUFFIX.match(evidence)
     return (m.group(1), m.group(2)) if m else (evidence, None)
 
@@ -395,7 +413,7 @@ def combine(hits: Sequence[Hit], observations: Sequence[Observation], fps: Finge
     # One line per fact: the same rule and value seen by several probes becomes "... (stratum1, cryptonote)".
     merged: dict[str, list[str]] = {}
     for h in used:
-        text, probe = _split_probe(h.evidence)
+        text, probe = _split_probe(h.evidence, h.probe)
         if text not in merged:
             if len(merged) + len(notes) >= MAX_EVIDENCE:
                 continue
