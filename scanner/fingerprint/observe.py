@@ -102,21 +102,29 @@ class Observation:
         """What a rule may test here: every fact name, ``("reply", method)`` for each method (and ``any``)
         with at least one reply, ``("reply-error", method)`` when one of them carries an error (not null or
         false), ``("notify", method)`` likewise for pushes (the keys of
-        :func:`scanner.fingerprint.rules.compile_condition`'s ``needs``)."""
+        :func:`scanner.fingerprint.rules.compile_condition`'s ``needs``). Built once (:meth:`present_keys`)."""
         if self._present is None:
-            keys: set[Any] = set(self.facts)
-            self.replies("any")
-            for meth, lst in (self._by_method or {}).items():
-                if lst:
-                    keys.add(("reply", meth))
-                    if any(m.error is not None and m.error is not False for m in lst):
-                        keys.add(("reply-error", meth))
-            self.notified("any")
-            for meth, lst in (self._by_notify or {}).items():
-                if lst:
-                    keys.add(("notify", meth))
-            self._present = keys
+            self._present = self.present_keys()
         return self._present
+
+    def present_keys(self) -> set[Any]:
+        """A new set of the keys :meth:`present` describes (the caller may add to it)."""
+        keys: set[Any] = set(self.facts)
+        if self._by_method is None:
+            self.replies("any")
+        for meth, lst in (self._by_method or {}).items():
+            if lst:
+                keys.add(("reply", meth))
+                for m in lst:
+                    if m.error is not None and m.error is not False:
+                        keys.add(("reply-error", meth))
+                        break
+        if self._by_notify is None:
+            self.notified("any")
+        for meth, lst in (self._by_notify or {}).items():
+            if lst:
+                keys.add(("notify", meth))
+        return keys
 
 
 _DECODER = json.JSONDecoder()

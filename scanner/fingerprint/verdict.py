@@ -600,29 +600,11 @@ class _Plan:
         self.value_fact_set = frozenset(self.value_facts)
 
     def present(self, o: Observation, pr: "_ProbeRules | None" = None) -> set[Any]:
-        """The observation's keys (:meth:`Observation.present`, built here in one go) plus the value keys of the
-        facts some rule needs a value of: of ``pr.value_facts`` (the rules of one probe) when given, else of
-        every rule (``value_facts``)."""
+        """The observation's keys (:meth:`Observation.present_keys`) plus the value keys of the facts some rule
+        needs a value of: of ``pr.value_facts`` (the rules of one probe) when given, else of every rule
+        (``value_facts``)."""
         facts = o.facts
-        keys = set(facts)
-        by_method = o._by_method
-        if by_method is None:
-            o.replies("any")
-            by_method = o._by_method or {}
-        for meth, lst in by_method.items():
-            if lst:
-                keys.add(("reply", meth))
-                for m in lst:
-                    if m.error is not None and m.error is not False:
-                        keys.add(("reply-error", meth))
-                        break
-        by_notify = o._by_notify
-        if by_notify is None:
-            o.notified("any")
-            by_notify = o._by_notify or {}
-        for meth, lst in by_notify.items():
-            if lst:
-                keys.add(("notify", meth))
+        keys = o.present_keys()
         for name in facts.keys() & (self.value_fact_set if pr is None else pr.value_fact_set):
             v = facts[name]
             if v is True or v is False:
