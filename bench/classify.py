@@ -16,8 +16,10 @@ Measured (single thread, so the numbers are per core):
   (interpreter, imports, fingerprints), read, classify, compare; nothing changes, so nothing is written.
   This is the number the target is about.
 
-The corpus is small (one result per persona) and cycled, but nothing is cached across transcripts (the
-rules keep per-observation values only), so repeats cost what distinct transcripts cost. Note its weight:
+The corpus is small (one result per persona) and cycled. What the classifier keeps across transcripts is
+keyed by what does not vary between targets — poolscan's own writes (decoded once per distinct set of writes)
+and the facts of silent transcripts (their hits, memoised: a quarter of this corpus's transcripts, most of a
+real sweep's) — so a repeat costs what a distinct transcript of the same kind costs. Note its weight:
 the hostile flood personas make a few percent of the results and most of the bytes (``corpus.bytes``,
 ``corpus.flood_bytes_share``), which dominates the store write/read figures.
 
