@@ -66,6 +66,8 @@ class Observation:
     _by_method: dict[str, list[Response]] | None = None
     _by_notify: dict[str, list[Notification]] | None = None
     _present: set[Any] | None = None
+    # (plan, its hits here): set by scanner.fingerprint.verdict, so that re-classifying runs the rules once
+    _hits: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     def methods_for(self, reply_id: Any) -> list[str]:
         """Methods of the requests whose id matches ``reply_id``."""

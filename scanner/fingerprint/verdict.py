@@ -709,19 +709,27 @@ def _all_rule_hits(plan: _Plan, observations: Sequence[Observation], notes: list
 
     Silent transcripts (open, nothing received: a quarter of the bench corpus, most ports of a real sweep that
     do not speak any probed protocol) have one of few fact sets; their hits are memoised on the plan by those
-    facts (:func:`_silent_key`; at most ``_SILENT_MEMO_MAX`` sets, then the memo starts again)."""
+    facts (:func:`_silent_key`; at most ``_SILENT_MEMO_MAX`` sets, then the memo starts again). An observation
+    keeps its own hits (``Observation._hits``), so the probe engine, which re-classifies its growing list of
+    transcripts after every probe (``classify(memo=)``), runs the rules once per transcript, not once per
+    re-classification."""
     found: dict[int, list[Hit]] = {}
     failed: dict[int, str] = {}
     memo = plan.silent_memo
     for o in observations:
-        key = _silent_key(o)
-        got = memo.get(key) if key is not None else None
-        if got is None:
-            got = _observation_hits(plan, o)
-            if key is not None:
-                if len(memo) >= _SILENT_MEMO_MAX:
-                    memo.clear()
-                memo[key] = got
+        mine = o._hits
+        if mine is not None and mine[0] is plan:  # an observation classified again (classify(memo=))
+            got = mine[1]
+        else:
+            key = _silent_key(o)
+            got = memo.get(key) if key is not None else None
+            if got is None:
+                got = _observation_hits(plan, o)
+                if key is not None:
+                    if len(memo) >= _SILENT_MEMO_MAX:
+                        memo.clear()
+                    memo[key] = got
+            o._hits = (plan, got)
         out, errors = got
         for i, name in errors:
             failed.setdefault(i, name)

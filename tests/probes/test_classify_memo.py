@@ -31,3 +31,24 @@ def test_memo_gives_the_fresh_verdict_and_observes_each_transcript_once(monkeypa
             assert grown == fresh, stem
             assert len(calls) == len(ts)  # not 1 + 2 + ... + n
             assert all(any(c is t for c in calls) for t in ts)
+
+
+def test_memo_runs_the_rules_once_per_transcript(monkeypatch):
+    """The engine re-classifies its growing list after every probe: with the memo each transcript's rules run
+    once (Observation._hits), not once per re-classification; the verdicts stay the fresh ones."""
+    fps = load_fingerprints()
+    for stem in ("ckpool", "xmrig-proxy", "electrumx"):
+        for r in _results(stem):
+            ts = list(r.transcripts)
+            fresh = [classify(ts[:k], fps) for k in range(1, len(ts) + 1)]
+            runs: list[object] = []
+            real = verdict_mod._observation_hits
+            monkeypatch.setattr(verdict_mod, "_observation_hits",
+                                lambda plan, o: runs.append(o) or real(plan, o))
+            memo: dict = {}
+            grown = [classify(ts[:k], fps, memo) for k in range(1, len(ts) + 1)]
+            monkeypatch.setattr(verdict_mod, "_observation_hits", real)
+            assert grown == fresh, stem
+            silent = sum(1 for t in ts if not t.received)
+            assert len(ts) - silent <= len(runs) <= len(ts)  # (silent ones may come from the plan's memo)
+            assert len({id(o) for o in runs}) == len(runs)  # never the same observation twice
