@@ -76,14 +76,8 @@ class Observation:
     def replies(self, method: str) -> list[Response]:
         """Responses answering a request with ``method`` (``any``: every Response), in arrival order."""
         if self._by_method is None:
-            index: dict[str, list[Response]] = {"any": []}
-            for m in self.messages:
-                if isinstance(m, Response):
-                    index["any"].append(m)
-                    for meth in dict.fromkeys(self.methods_for(m.id)):
-                        index.setdefault(meth, []).append(m)
-            self._by_method = index
-        return self._by_method.get(method, [])
+            self.index_messages()
+        return self._by_method.get(method, [])  # type: ignore[union-attr]
 
     def notifications(self, method: str) -> list[Notification]:
         """Peer messages carrying ``method`` (``any``: all of them)."""
@@ -92,13 +86,55 @@ class Observation:
     def notified(self, method: str) -> list[Notification]:
         """Same as :meth:`notifications` (do not modify the list returned), from an index built once."""
         if self._by_notify is None:
-            index: dict[str, list[Notification]] = {"any": []}
-            for m in self.messages:
-                if isinstance(m, Notification):
-                    index["any"].append(m)
-                    index.setdefault(m.method, []).append(m)
-            self._by_notify = index
-        return self._by_notify.get(method, _EMPTY)
+            self.index_messages()
+        return self._by_notify.get(method, _EMPTY)  # type: ignore[union-attr]
+
+    def index_messages(self, methods_by_id: dict[str, tuple[str, ...]] | None = None
+                       ) -> tuple[list[Response], set[str], int]:
+        """Build the reply index (:meth:`replies`: by the method of the request answered, ``any``: all) and the
+        push index (:meth:`notified`) in one pass over the messages. Returns ``(responses, reply ids, malformed
+        count)``. ``methods_by_id``: ``str(id) -> methods`` of the requests when every request id is an int or
+        a str (:func:`_sent_of`; :func:`~scanner.protocols.jsonrpc.same_id` then reduces to equal ``str()`` of
+        non-null ids, and the reply ids returned are those ``str()``), else None: each reply is matched with
+        :meth:`methods_for`."""
+        responses: list[Response] = []
+        replies_any: list[Response] = []  # not ``responses``: a request named "any" adds its replies here again
+        by_method: dict[str, list[Response]] = {"any": replies_any}
+        by_notify: dict[str, list[Notification]] = {"any": []}
+        malformed = 0
+        by_id = methods_by_id
+        reply_ids: set[str] = set()
+        for m in self.messages:
+            if type(m) is Response:
+                responses.append(m)
+                replies_any.append(m)
+                mid = m.id
+                if mid is None:
+                    meths: Any = () if by_id is not None else dict.fromkeys(self.methods_for(mid))
+                elif by_id is not None:
+                    k = str(mid)
+                    reply_ids.add(k)
+                    meths = by_id.get(k, ())
+                else:
+                    meths = dict.fromkeys(self.methods_for(mid))
+                for meth in meths:
+                    lst = by_method.get(meth)
+                    if lst is None:
+                        by_method[meth] = [m]
+                    else:
+                        lst.append(m)
+            elif type(m) is Notification:
+                by_notify["any"].append(m)
+                lst2 = by_notify.get(m.method)
+                if lst2 is None:
+                    by_notify[m.method] = [m]
+                else:
+                    lst2.append(m)
+            else:
+                malformed += 1
+        self._by_method = by_method
+        self._by_notify = by_notify
+        return responses, reply_ids, malformed
 
     def present(self) -> set[Any]:
         """What a rule may test here: every fact name, ``("reply", method)`` for each method (and ``any``)
@@ -112,8 +148,8 @@ class Observation:
     def present_keys(self) -> set[Any]:
         """A new set of the keys :meth:`present` describes (the caller may add to it)."""
         keys: set[Any] = set(self.facts)
-        if self._by_method is None:
-            self.replies("any")
+        if self._by_method is None or self._by_notify is None:
+            self.index_messages()
         for meth, lst in (self._by_method or {}).items():
             if lst:
                 keys.add(("reply", meth))
@@ -121,8 +157,6 @@ class Observation:
                     if m.error is not None and m.error is not False:
                         keys.add(("reply-error", meth))
                         break
-        if self._by_notify is None:
-            self.notified("any")
         for meth, lst in (self._by_notify or {}).items():
             if lst:
                 keys.add(("notify", meth))
@@ -431,43 +465,9 @@ def observe(t: Transcript) -> Observation:
     lines = _lines(body) if body else _EMPTY
     messages = o.messages = [decode(x) for x in lines]
     # one pass: replies by the method of the request they answer (``any``: all), pushes by method
-    responses: list[Response] = []
-    replies_any: list[Response] = []  # not ``responses``: a request named "any" adds its replies here again
-    by_method: dict[str, list[Response]] = {"any": replies_any}
-    by_notify: dict[str, list[Notification]] = {"any": []}
-    malformed = 0
     by_id = sent.methods_by_id
-    reply_ids: set[str] = set()
-    for m in messages:
-        if type(m) is Response:
-            responses.append(m)
-            replies_any.append(m)
-            mid = m.id
-            if mid is None:
-                meths: Any = () if by_id is not None else dict.fromkeys(o.methods_for(mid))
-            elif by_id is not None:
-                k = str(mid)
-                reply_ids.add(k)
-                meths = by_id.get(k, ())
-            else:
-                meths = dict.fromkeys(o.methods_for(mid))
-            for meth in meths:
-                lst = by_method.get(meth)
-                if lst is None:
-                    by_method[meth] = [m]
-                else:
-                    lst.append(m)
-        elif type(m) is Notification:
-            by_notify["any"].append(m)
-            lst2 = by_notify.get(m.method)
-            if lst2 is None:
-                by_notify[m.method] = [m]
-            else:
-                lst2.append(m)
-        else:
-            malformed += 1
-    o._by_method = by_method
-    o._by_notify = by_notify
+    responses, reply_ids, malformed = o.index_messages(by_id)
+    by_method, by_notify = o._by_method, o._by_notify
     f["lines"] = len(lines)
     f["json_messages"] = len(messages) - malformed
     f["malformed"] = malformed

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from scanner.fingerprint.loader import FingerprintSet, Rule
 from scanner.fingerprint.observe import Observation, observe, preview
-from scanner.fingerprint.rules import FAIL, _SCALARS, _as_text, compile_condition, compile_regex, compile_when, match_all
+from scanner.fingerprint.rules import FAIL, _as_text, compile_condition, compile_regex, compile_when, match_all, value_key
 from scanner.model import Transcript, Verdict
 from scanner.protocols import altjobs
 
@@ -534,7 +534,7 @@ class _ProbeRules:
     alternation, so nothing is skipped that could hold (issue 8: seven banner regexes per transcript became one
     or two searches)."""
 
-    __slots__ = ("always", "by_key", "keys", "banner", "prefilter", "value_facts", "value_fact_set")
+    __slots__ = ("always", "by_key", "keys", "banner", "prefilter", "value_facts")
 
     def __init__(self, compiled: list[_Compiled]) -> None:
         self.always: list[_Compiled] = []
@@ -555,10 +555,9 @@ class _ProbeRules:
                 by_fact.setdefault(fact, []).append(rx)
         self.keys = frozenset(self.by_key)
         # the facts whose value keys can matter here: in an index key or a rule's rest
-        self.value_facts = tuple(sorted({k[1] for k in (*self.keys, *(r for cs in self.by_key.values() for c in cs
-                                                                         for r in c.rest))
-                                         if isinstance(k, tuple) and k[0] == "="}))
-        self.value_fact_set = frozenset(self.value_facts)
+        self.value_facts = frozenset(k[1] for k in (*self.keys, *(r for cs in self.by_key.values() for c in cs
+                                                                   for r in c.rest))
+                                     if isinstance(k, tuple) and k[0] == "=")
         pre: list[tuple[str, Any]] | None = []
         for fact, patterns in by_fact.items():
             searches = _prefilter(patterns)
@@ -594,23 +593,17 @@ class _Plan:
             c.rest = frozenset(_selective(c)[1:])
         self._by_probe: dict[Any, _ProbeRules] = {}
         self.silent_memo: dict[Any, tuple[list[tuple[int, Hit]], list[tuple[int, str]]]] = {}
-        # facts some rule needs a value of (value_key needs): their value keys join the observation's keys
-        self.value_facts = tuple(sorted({k[1] for c in self.compiled for k in c.needs
-                                         if isinstance(k, tuple) and k[0] == "="}))
-        self.value_fact_set = frozenset(self.value_facts)
 
-    def present(self, o: Observation, pr: "_ProbeRules | None" = None) -> set[Any]:
-        """The observation's keys (:meth:`Observation.present_keys`) plus the value keys of the facts some rule
-        needs a value of: of ``pr.value_facts`` (the rules of one probe) when given, else of every rule
-        (``value_facts``)."""
+    @staticmethod
+    def present(o: Observation, pr: _ProbeRules) -> set[Any]:
+        """The observation's keys (:meth:`Observation.present_keys`) plus the :func:`value_key` of each fact whose
+        value the rules of ``pr`` (one probe) index by (``pr.value_facts``)."""
         facts = o.facts
         keys = o.present_keys()
-        for name in facts.keys() & (self.value_fact_set if pr is None else pr.value_fact_set):
-            v = facts[name]
-            if v is True or v is False:
-                keys.add(("=", name, "bool", v))
-            elif type(v) in _SCALARS:
-                keys.add(("=", name, "val", v))
+        for name in facts.keys() & pr.value_facts:
+            k = value_key(name, facts[name])
+            if k is not None:
+                keys.add(k)
         return keys
 
     def for_probe(self, probe: Any) -> _ProbeRules:
