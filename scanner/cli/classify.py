@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import click
 
@@ -62,11 +62,15 @@ def reclassify(result: ProbeResult, fps: Any) -> tuple[ProbeResult, dict[str, li
     return new, changes(result.verdict, v)
 
 
+def _check_db(db: str) -> None:
+    if not Path(db).is_file():
+        raise UsageError(f"{db}: no such database (run poolscan scan first, or give --db)")
+
+
 def _open_store(db: str) -> Any:
     from scanner.store import Store
 
-    if not Path(db).is_file():
-        raise UsageError(f"{db}: no such database (run poolscan scan first, or give --db)")
+    _check_db(db)
     return Store.open(db, create=False)
 
 
@@ -116,15 +120,21 @@ def _classify_page(job: tuple[str, tuple[str, int] | None]) -> tuple[int, list[t
         _WORKER["fps"] = load_fingerprints(_WORKER.get("fp_dir"))
     if _WORKER.get("store") is None:
         _WORKER["store"] = Store.open(_WORKER["db"], create=False)
-    fps = _WORKER["fps"]
-    out = []
     page = _WORKER["store"].results_page(run_id, after, _JOB_PAGE)
-    for rec in page:
+    # the transcripts stay here: the parent writes verdicts only
+    return len(page), [(replace(rec, transcripts=()), v, diff) for rec, v, diff in _changed(page, _WORKER["fps"])]
+
+
+def _changed(records: Iterable[ProbeResult], fps: Any) -> list[tuple[ProbeResult, Verdict, dict]]:
+    """``(record, new verdict, changes)`` for the records whose verdict the current fingerprints change (no new
+    ProbeResult is built for the others, most of them)."""
+    out = []
+    for rec in records:
         v = classify_transcripts(rec.transcripts, fps)
         diff = changes(rec.verdict, v)
         if diff:
-            out.append((replace(rec, transcripts=()), v, diff))
-    return len(page), out
+            out.append((rec, v, diff))
+    return out
 
 
 def _db_records(store: Any, run: str | None, fps: Any,
@@ -137,11 +147,9 @@ def _db_records(store: Any, run: str | None, fps: Any,
         if store.get_run(run_id) is None:
             raise UsageError(f"--run: no run {run_id!r} in the database")
     if pool is None:
-        for run_id, rec in _store_results(store, run):
-            # without building the new ProbeResult of an unchanged record (most of them)
-            v = classify_transcripts(rec.transcripts, fps)
-            diff = changes(rec.verdict, v)
-            yield run_id, 1, ([(rec, v, diff)] if diff else [])
+        for run_id in runs:
+            for rec in store.results(run_id):
+                yield run_id, 1, _changed((rec,), fps)
         return
     pages = [(run_id, after) for run_id in runs for after in store.page_starts(run_id, _JOB_PAGE)]
     for (run_id, _), (n, page_changes) in zip(pages, pool.imap(_classify_page, pages)):
@@ -150,8 +158,7 @@ def _db_records(store: Any, run: str | None, fps: Any,
 
 def _classify_db(db: str, run: str | None, fps: Any, as_json: bool, dry_run: bool, jobs: int = 1,
                  fp_dir: Path | None = None) -> None:
-    if not Path(db).is_file():
-        _open_store(db)  # raises the usage error
+    _check_db(db)
     pool = _pool(jobs, db, fp_dir, fps) if jobs > 1 else None
     try:
         _classify_store(_open_store(db), run, fps, as_json, dry_run, pool)
