@@ -185,6 +185,17 @@ def _transcript(t: tuple) -> Transcript:
                            float(t[11] or 0.0), float(t[12] or 0.0))
 
 
+def _last_by_id(run_id: str, results: Iterable[ProbeResult]) -> dict[str, ProbeResult]:
+    """The results of one batch by row id, in the order of their last occurrence: a result saved twice in one
+    batch counts once, the later one winning, as with two saves."""
+    last: dict[str, ProbeResult] = {}
+    for r in results:
+        rid = _hid(run_id, r.ip, r.port)
+        last.pop(rid, None)
+        last[rid] = r
+    return last
+
+
 def _exchanges_json(exchanges: Any) -> str | None:
     """The ``transcripts.exchanges`` column: ``[Exchange.to_dict(), ...]`` as compact JSON."""
     return _json([e.to_dict() for e in exchanges])
@@ -388,11 +399,7 @@ class Store:
         :class:`BatchWriter` calls. Raises what sqlite3 raises (the transaction is then rolled back)."""
         oprows = [(_hid(run_id, op.ip, op.port), run_id, op.ip, int(op.port), iso(op.seen_at), _text(op.source))
                   for op in open_ports]
-        last: dict[str, ProbeResult] = {}
-        for r in results:  # a result saved twice in one batch: the later one wins, as with two saves
-            rid = _hid(run_id, r.ip, r.port)
-            last.pop(rid, None)
-            last[rid] = r
+        last = _last_by_id(run_id, results)
         vrows: list[tuple] = []
         trows: list[tuple] = []
         saved_at = iso()
@@ -442,11 +449,7 @@ class Store:
         deleted, re-encoded and inserted again (5,000 re-labelled results of the bench corpus without floods,
         batches of 500: 0.32 -> 0.12 ms each, the rest being the pools refresh; 2 cores, 2026-11-29).
         Raises what sqlite3 raises (the transaction is then rolled back)."""
-        last: dict[str, ProbeResult] = {}
-        for r in results:
-            rid = _hid(run_id, r.ip, r.port)
-            last.pop(rid, None)
-            last[rid] = r
+        last = _last_by_id(run_id, results)
         if not last:
             return 0
         saved_at = iso()
